@@ -1,0 +1,1 @@
+//! The full set of CustomResourceDefinitions, in a stable order.
