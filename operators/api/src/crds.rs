@@ -1,1 +1,178 @@
-//! The full set of CustomResourceDefinitions, in a stable order.
+//! The full set of CustomResourceDefinitions, in a stable order, as written to `crds/`.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSON,
+};
+use kube::CustomResourceExt;
+
+use crate::{apps, build, image, project, route, template};
+
+/// Every CRD Outrigger installs, adjusted for OpenShift compatibility (see [`adjust`]).
+pub fn all() -> Vec<CustomResourceDefinition> {
+    [
+        apps::DeploymentConfig::crd(),
+        build::BuildConfig::crd(),
+        build::Build::crd(),
+        image::ImageStream::crd(),
+        route::Route::crd(),
+        project::Project::crd(),
+        project::ProjectRequest::crd(),
+        template::Template::crd(),
+        template::TemplateInstance::crd(),
+    ]
+    .into_iter()
+    .map(adjust)
+    .collect()
+}
+
+/// Make `spec` optional with a default of `{}`.
+///
+/// OpenShift accepts objects without `spec` (an ImageStream with only a name is common in
+/// templates); the generated schema would require it. Defaulting it to `{}` keeps every stored
+/// object readable by the typed controllers.
+pub fn adjust(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        if let Some(required) = schema.required.as_mut() {
+            required.retain(|r| r != "spec");
+            if required.is_empty() {
+                schema.required = None;
+            }
+        }
+        if let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec")) {
+            spec.default = Some(JSON(serde_json::json!({})));
+        }
+    }
+    let labels = crd.metadata.labels.get_or_insert_with(Default::default);
+    labels.insert("app.kubernetes.io/part-of".into(), "outrigger".into());
+    crd
+}
+
+/// File name of a CRD in `crds/`: `<plural>.<group>.yaml`.
+pub fn file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}.{}.yaml", crd.spec.names.plural, crd.spec.group)
+}
+
+/// The YAML text of a CRD as committed, with a header saying how it was made.
+pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_norway::Error> {
+    let body = serde_norway::to_string(crd)?;
+    Ok(format!(
+        "# Generated from operators/api by `cargo run -p outrigger-api --bin crdgen`; do not edit.\n{body}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_crd_per_kind_with_openshift_names_and_scope() {
+        let got: Vec<(String, String, String, String)> = all()
+            .iter()
+            .map(|c| {
+                (
+                    c.spec.group.clone(),
+                    c.spec.names.kind.clone(),
+                    c.spec.names.plural.clone(),
+                    c.spec.scope.clone(),
+                )
+            })
+            .collect();
+        let want = [
+            (
+                "apps.openshift.io",
+                "DeploymentConfig",
+                "deploymentconfigs",
+                "Namespaced",
+            ),
+            (
+                "build.openshift.io",
+                "BuildConfig",
+                "buildconfigs",
+                "Namespaced",
+            ),
+            ("build.openshift.io", "Build", "builds", "Namespaced"),
+            (
+                "image.openshift.io",
+                "ImageStream",
+                "imagestreams",
+                "Namespaced",
+            ),
+            ("route.openshift.io", "Route", "routes", "Namespaced"),
+            ("project.openshift.io", "Project", "projects", "Cluster"),
+            (
+                "project.openshift.io",
+                "ProjectRequest",
+                "projectrequests",
+                "Cluster",
+            ),
+            (
+                "template.openshift.io",
+                "Template",
+                "templates",
+                "Namespaced",
+            ),
+            (
+                "template.openshift.io",
+                "TemplateInstance",
+                "templateinstances",
+                "Namespaced",
+            ),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(g, k, p, s)| (g.to_string(), k.to_string(), p.to_string(), s.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        for crd in all() {
+            assert_eq!(crd.spec.versions.len(), 1);
+            assert_eq!(crd.spec.versions[0].name, "v1");
+        }
+    }
+
+    #[test]
+    fn short_names() {
+        let short = |kind: &str| {
+            all()
+                .into_iter()
+                .find(|c| c.spec.names.kind == kind)
+                .and_then(|c| c.spec.names.short_names)
+                .unwrap_or_default()
+        };
+        assert_eq!(short("DeploymentConfig"), vec!["dc"]);
+        assert_eq!(short("BuildConfig"), vec!["bc"]);
+        assert_eq!(short("ImageStream"), vec!["is"]);
+    }
+
+    #[test]
+    fn spec_is_optional_and_defaulted() {
+        for crd in all() {
+            let schema = crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .expect("schema");
+            assert!(
+                !schema
+                    .required
+                    .clone()
+                    .unwrap_or_default()
+                    .contains(&"spec".to_owned())
+            );
+            if let Some(spec) = schema.properties.as_ref().and_then(|p| p.get("spec")) {
+                assert_eq!(
+                    spec.default,
+                    Some(JSON(serde_json::json!({}))),
+                    "{}",
+                    crd.spec.names.kind
+                );
+            }
+        }
+    }
+}
