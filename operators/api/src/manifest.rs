@@ -8,6 +8,7 @@
 //! - a `null` field is the same as an absent one (the API server drops nulls);
 //! - `metadata.creationTimestamp: ""` is the same as no timestamp (Go reads it as the zero time);
 //! - a kind with a `spec` that omits it gets `spec: {}` (the CRD schema defaults it);
+//! - an object without `metadata` gets an empty one (`oc process -f` reads such Templates);
 //! - fields unknown to OpenShift's schema are dropped and reported ([`RoundTrip::dropped`]), as the
 //!   API server prunes them and `kubectl` warns about them;
 //! - inside a Template, a field whose whole value is `${{PARAM}}` takes the parameter's value
@@ -253,6 +254,34 @@ impl TypedObject {
         }
     }
 
+    /// Evaluate the CRD's CEL rules (`x-kubernetes-validations`) on the object, as the API server
+    /// would on create. Returns the messages of the rules that fail, each with its field path.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let result = match self {
+            TypedObject::DeploymentConfig(o) => apps::DeploymentConfig::validate_cel(o),
+            TypedObject::BuildConfig(o) => build::BuildConfig::validate_cel(o),
+            TypedObject::Build(o) => build::Build::validate_cel(o),
+            TypedObject::ImageStream(o) => image::ImageStream::validate_cel(o),
+            TypedObject::Route(o) => route::Route::validate_cel(o),
+            TypedObject::Project(o) => project::Project::validate_cel(o),
+            TypedObject::ProjectRequest(o) => project::ProjectRequest::validate_cel(o),
+            TypedObject::Template(o) => template::Template::validate_cel(o),
+            TypedObject::TemplateInstance(o) => template::TemplateInstance::validate_cel(o),
+        };
+        result.map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    if e.field_path.is_empty() {
+                        e.message.clone()
+                    } else {
+                        format!("{}: {}", e.field_path, e.message)
+                    }
+                })
+                .collect()
+        })
+    }
+
     /// The kind name.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -297,6 +326,10 @@ pub fn normalize(obj: &Located) -> Value {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    if let Some(map) = value.as_object_mut() {
+        map.entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
     if KINDS_WITH_SPEC.contains(&kind.as_str())
         && let Some(map) = value.as_object_mut()
     {

@@ -93,7 +93,7 @@ pub struct NamespaceCondition {
     validation = Rule::new("size(self.metadata.name) >= 2").message("metadata.name of a ProjectRequest must be at least 2 characters"),
     validation = Rule::new("!(self.metadata.name in ['openshift', 'kubernetes', 'kube']) && !self.metadata.name.startsWith('openshift-') && !self.metadata.name.startsWith('kubernetes-') && !self.metadata.name.startsWith('kube-')")
         .message("metadata.name of a ProjectRequest may not be openshift, kubernetes or kube, nor start with openshift-, kubernetes- or kube-"),
-    validation = Rule::new("!has(self.displayName) || !self.displayName.matches('[\\t\\n]')").message("displayName may not contain tabs or newlines")
+    validation = Rule::new("!has(self.displayName) || (!self.displayName.contains('\\n') && !self.displayName.contains('\\t'))").message("displayName may not contain tabs or newlines")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectRequestFields {

@@ -5,7 +5,9 @@
 //! whose messages name the fields involved. Two deliberate differences, both more lenient, so
 //! that manifests written for OpenShift's aggregated API (which defaulted these) still apply:
 //! `spec.tls.termination` may be omitted (the router treats it as `edge`, as OpenShift's API
-//! server defaulted it), and `spec.to.kind` may be omitted (defaulted to `Service`).
+//! server defaulted it) and may be spelled `Edge`, `Reencrypt` or `Passthrough` (OpenShift's API
+//! server lower-cased these; the router does the same), and `spec.to.kind` may be omitted
+//! (defaulted to `Service`).
 
 use std::collections::BTreeMap;
 
@@ -41,9 +43,9 @@ pub const TERMINATIONS: [&str; 3] = ["edge", "reencrypt", "passthrough"];
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!has(self.tls) || !has(self.tls.termination) || self.tls.termination != 'passthrough' || !has(self.httpHeaders)")
+    validation = Rule::new("!has(self.tls) || !has(self.tls.termination) || self.tls.termination.lowerAscii() != 'passthrough' || !has(self.httpHeaders)")
         .message("spec.httpHeaders is not allowed when spec.tls.termination is passthrough"),
-    validation = Rule::new("!has(self.tls) || !has(self.tls.termination) || self.tls.termination != 'passthrough' || !has(self.path) || self.path == ''")
+    validation = Rule::new("!has(self.tls) || !has(self.tls.termination) || self.tls.termination.lowerAscii() != 'passthrough' || !has(self.path) || self.path == ''")
         .message("spec.path is not allowed when spec.tls.termination is passthrough"),
     validation = Rule::new("!has(self.wildcardPolicy) || self.wildcardPolicy != 'Subdomain' || (has(self.host) && self.host != '')")
         .message("spec.host is required when spec.wildcardPolicy is Subdomain")
@@ -125,11 +127,11 @@ pub struct RoutePort {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!has(self.termination) || !has(self.insecureEdgeTerminationPolicy) || self.termination != 'passthrough' || self.insecureEdgeTerminationPolicy != 'Allow'")
+    validation = Rule::new("!has(self.termination) || !has(self.insecureEdgeTerminationPolicy) || self.termination.lowerAscii() != 'passthrough' || self.insecureEdgeTerminationPolicy != 'Allow'")
         .message("spec.tls.insecureEdgeTerminationPolicy Allow is not allowed with spec.tls.termination passthrough (use None or Redirect)"),
-    validation = Rule::new("!has(self.termination) || self.termination != 'passthrough' || ((!has(self.certificate) || self.certificate == '') && (!has(self.key) || self.key == '') && (!has(self.caCertificate) || self.caCertificate == '') && (!has(self.destinationCACertificate) || self.destinationCACertificate == ''))")
+    validation = Rule::new("!has(self.termination) || self.termination.lowerAscii() != 'passthrough' || ((!has(self.certificate) || self.certificate == '') && (!has(self.key) || self.key == '') && (!has(self.caCertificate) || self.caCertificate == '') && (!has(self.destinationCACertificate) || self.destinationCACertificate == ''))")
         .message("spec.tls.certificate, key, caCertificate and destinationCACertificate are not allowed with spec.tls.termination passthrough"),
-    validation = Rule::new("(has(self.termination) && self.termination == 'reencrypt') || !has(self.destinationCACertificate) || self.destinationCACertificate == ''")
+    validation = Rule::new("(has(self.termination) && self.termination.lowerAscii() == 'reencrypt') || !has(self.destinationCACertificate) || self.destinationCACertificate == ''")
         .message("spec.tls.destinationCACertificate is only allowed with spec.tls.termination reencrypt"),
     validation = Rule::new("!(has(self.certificate) && self.certificate != '' && has(self.externalCertificate))")
         .message("spec.tls.certificate and spec.tls.externalCertificate cannot both be set")
@@ -137,7 +139,8 @@ pub struct RoutePort {
 pub struct TlsConfig {
     /// Where TLS ends: `edge`, `passthrough` or `reencrypt` (treated as `edge` when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self in ['edge', 'reencrypt', 'passthrough']").message("spec.tls.termination must be one of edge, reencrypt, passthrough"))]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.lowerAscii() in ['edge', 'reencrypt', 'passthrough']").message("spec.tls.termination must be one of edge, reencrypt, passthrough"))]
     pub termination: Option<String>,
 
     /// PEM serving certificate.
@@ -419,6 +422,14 @@ mod tests {
             m.iter().any(|m| m.contains("edge, reencrypt, passthrough")),
             "{m:?}"
         );
+    }
+
+    #[test]
+    fn upper_case_terminations_are_accepted_as_openshift_did() {
+        let r = route(json!({"to": {"name": "a"}, "tls": {"termination": "Reencrypt", "destinationCACertificate": "x"}}));
+        assert!(messages(&r).is_empty(), "{:?}", messages(&r));
+        let r = route(json!({"to": {"name": "a"}, "path": "/x", "tls": {"termination": "Passthrough"}}));
+        assert!(messages(&r).iter().any(|m| m.contains("spec.path is not allowed")));
     }
 
     #[test]

@@ -253,3 +253,83 @@ mod tests {
         assert_eq!(serde_json::to_value(&ti).expect("ser"), v);
     }
 }
+
+/// A problem with one object of a template, found before processing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectProblem {
+    /// Index in `objects`.
+    pub index: usize,
+    /// Field of the object, e.g. `metadata.name`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Whether `name` is a DNS-1123 subdomain (the rule for most object names).
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Check the objects of a template for what would make instantiation fail regardless of
+/// parameter values: a missing `kind`/`apiVersion`, or a literal (parameter-free) name that is not
+/// a valid object name. OpenShift accepts such a TemplateInstance and fails at instantiation with
+/// `InstantiateFailure`; the TemplateInstance controller reports these problems the same way.
+pub fn check_objects(objects: &[serde_json::Value]) -> Vec<ObjectProblem> {
+    let mut problems = Vec::new();
+    for (index, object) in objects.iter().enumerate() {
+        for field in ["kind", "apiVersion"] {
+            if object.get(field).and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
+                problems.push(ObjectProblem { index, field: field.into(), message: format!("{field} is required") });
+            }
+        }
+        let name = object.get("metadata").and_then(|m| m.get("name")).and_then(serde_json::Value::as_str);
+        if let Some(name) = name
+            && !name.contains("${")
+            && !is_dns1123_subdomain(name)
+        {
+            problems.push(ObjectProblem {
+                index,
+                field: "metadata.name".into(),
+                message: format!(
+                    "{name:?} is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+                ),
+            });
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod object_checks {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn invalid_literal_names_are_reported_parameterised_ones_are_not() {
+        let objects = vec![
+            json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "bad!name"}}),
+            json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "${NAME}-x"}}),
+            json!({"apiVersion": "v1", "metadata": {"name": "ok.name-1"}}),
+        ];
+        let problems = check_objects(&objects);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!((problems[0].index, problems[0].field.as_str()), (0, "metadata.name"));
+        assert_eq!((problems[1].index, problems[1].field.as_str()), (2, "kind"));
+    }
+
+    #[test]
+    fn dns1123() {
+        assert!(is_dns1123_subdomain("a-b.c1"));
+        assert!(!is_dns1123_subdomain("A"));
+        assert!(!is_dns1123_subdomain("-a"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(!is_dns1123_subdomain(""));
+    }
+}
