@@ -100,7 +100,7 @@ pub const HOOK_FAILURE_POLICIES: [&str; 3] = ["Abort", "Retry", "Ignore"];
 pub struct DeploymentConfigSpec {
     /// How a rollout is carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = {}), transform = not_nullable)]
+    #[schemars(extend("default" = {}), transform = crate::common::not_nullable)]
     pub strategy: Option<DeploymentStrategy>,
 
     /// Seconds a new pod must be ready, without a container crashing, to count as available.
@@ -111,7 +111,11 @@ pub struct DeploymentConfigSpec {
     /// What starts a new rollout. Absent or null means a single ConfigChange trigger; an empty
     /// list means none (rollouts only on explicit request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = [{"type": "ConfigChange"}]), transform = not_nullable)]
+    #[schemars(
+        extend("default" = [{"type": "ConfigChange"}]),
+        transform = crate::common::not_nullable,
+        length(max = 64)
+    )]
     pub triggers: Option<Vec<DeploymentTriggerPolicy>>,
 
     /// Desired number of pods of the active rollout.
@@ -122,7 +126,7 @@ pub struct DeploymentConfigSpec {
 
     /// Old, scaled-down ReplicationControllers kept for rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 10), transform = not_nullable)]
+    #[schemars(extend("default" = 10), transform = crate::common::not_nullable)]
     #[x_kube(validation = Rule::new("self >= 0").message("spec.revisionHistoryLimit must be greater than or equal to 0"))]
     pub revision_history_limit: Option<i32>,
 
@@ -160,7 +164,7 @@ pub struct DeploymentConfigSpec {
 pub struct DeploymentStrategy {
     /// Strategy name: `Recreate`, `Rolling` or `Custom`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = "Rolling"), transform = not_nullable)]
+    #[schemars(extend("default" = "Rolling"), transform = crate::common::not_nullable, length(max = 64))]
     #[x_kube(validation = Rule::new("self in ['Recreate', 'Rolling', 'Custom', '']").message("spec.strategy.type must be one of Recreate, Rolling, Custom"))]
     pub type_: Option<String>,
 
@@ -191,7 +195,7 @@ pub struct DeploymentStrategy {
 
     /// Seconds the deployer pod may run before it is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 21600), transform = not_nullable)]
+    #[schemars(extend("default" = 21600), transform = crate::common::not_nullable)]
     #[x_kube(validation = Rule::new("self > 0").message("spec.strategy.activeDeadlineSeconds must be greater than 0"))]
     pub active_deadline_seconds: Option<i64>,
 }
@@ -219,7 +223,7 @@ pub struct CustomDeploymentStrategyParams {
 pub struct RecreateDeploymentStrategyParams {
     /// Seconds to wait for scaling before giving up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 600), transform = not_nullable)]
+    #[schemars(extend("default" = 600), transform = crate::common::not_nullable)]
     #[x_kube(validation = Rule::new("self > 0").message("spec.strategy.recreateParams.timeoutSeconds must be greater than 0"))]
     pub timeout_seconds: Option<i64>,
 
@@ -246,19 +250,19 @@ pub struct RecreateDeploymentStrategyParams {
 pub struct RollingDeploymentStrategyParams {
     /// Seconds to wait between the scale-up and scale-down halves of a step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 1), transform = not_nullable)]
+    #[schemars(extend("default" = 1), transform = crate::common::not_nullable)]
     #[x_kube(validation = Rule::new("self > 0").message("spec.strategy.rollingParams.updatePeriodSeconds must be greater than 0"))]
     pub update_period_seconds: Option<i64>,
 
     /// Seconds between polls of the rollout's progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 1), transform = not_nullable)]
+    #[schemars(extend("default" = 1), transform = crate::common::not_nullable)]
     #[x_kube(validation = Rule::new("self > 0").message("spec.strategy.rollingParams.intervalSeconds must be greater than 0"))]
     pub interval_seconds: Option<i64>,
 
     /// Seconds without progress after which the rollout fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 600), transform = not_nullable)]
+    #[schemars(extend("default" = 600), transform = crate::common::not_nullable)]
     #[x_kube(validation = Rule::new("self > 0").message("spec.strategy.rollingParams.timeoutSeconds must be greater than 0"))]
     pub timeout_seconds: Option<i64>,
 
@@ -295,6 +299,7 @@ pub struct RollingDeploymentStrategyParams {
 pub struct LifecycleHook {
     /// What to do when the hook fails: `Abort`, `Retry` or `Ignore`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub failure_policy: Option<String>,
 
     /// Run a command in a new pod made from a template container.
@@ -347,6 +352,7 @@ pub struct TagImageHook {
 
     /// The target image stream tag (`kind: ImageStreamTag`, `name: <stream>:<tag>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::bounded_reference)]
     pub to: Option<ObjectReference>,
 }
 
@@ -368,6 +374,7 @@ pub struct TagImageHook {
 pub struct DeploymentTriggerPolicy {
     /// Trigger type: `ConfigChange` or `ImageChange`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub type_: Option<String>,
 
     /// Parameters of an ImageChange trigger.
@@ -391,7 +398,7 @@ pub struct DeploymentTriggerImageChangeParams {
 
     /// The image stream tag followed; the namespace defaults to the DeploymentConfig's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = default_kind_image_stream_tag)]
+    #[schemars(transform = default_kind_image_stream_tag, transform = crate::common::bounded_reference)]
     pub from: Option<ObjectReference>,
 
     /// Pull spec last written into the template by this trigger.
@@ -510,21 +517,6 @@ pub struct DeploymentCondition {
     pub message: Option<String>,
 }
 
-/// Schema transform: the field keeps its default when the client sends `null`.
-///
-/// A nullable field keeps an explicit `null`, so the API server would not apply the schema
-/// default; OpenShift treats `null` like an absent value and defaults it. Removing `null` from the
-/// field's type makes the API server drop the `null` and apply the default instead.
-fn not_nullable(schema: &mut Schema) {
-    if let Some(types) = schema.get_mut("type").and_then(|t| t.as_array_mut()) {
-        types.retain(|t| t != "null");
-        if types.len() == 1 {
-            let single = types.remove(0);
-            schema.insert("type".into(), single);
-        }
-    }
-    schema.remove("nullable");
-}
 
 /// Schema transform: default `kind` of an object reference to `ImageStreamTag`, as OpenShift does
 /// for the `from` of image change triggers.

@@ -25,7 +25,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     .collect()
 }
 
-/// Make `spec` optional with a default of `{}`.
+/// Make `spec` optional with a default of `{}` (unless it has required fields, as a Route's does).
 ///
 /// OpenShift accepts objects without `spec` (an ImageStream with only a name is common in
 /// templates); the generated schema would require it. Defaulting it to `{}` keeps every stored
@@ -45,7 +45,9 @@ pub fn adjust(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
                 schema.required = None;
             }
         }
-        if let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec")) {
+        if let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec"))
+            && spec.required.as_ref().is_none_or(Vec::is_empty)
+        {
             spec.default = Some(JSON(serde_json::json!({})));
         }
     }
@@ -165,7 +167,9 @@ mod tests {
                     .unwrap_or_default()
                     .contains(&"spec".to_owned())
             );
-            if let Some(spec) = schema.properties.as_ref().and_then(|p| p.get("spec")) {
+            if let Some(spec) = schema.properties.as_ref().and_then(|p| p.get("spec"))
+                && spec.required.is_none()
+            {
                 assert_eq!(
                     spec.default,
                     Some(JSON(serde_json::json!({}))),

@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta::v1::Time};
 use kube::{CustomResource, KubeSchema};
-use schemars::Schema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Kinds accepted in `spec.tags[].from.kind`.
@@ -84,8 +83,10 @@ pub struct ImageStreamSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_image_repository: Option<String>,
 
-    /// Desired tags, each pointing at an image (merge key `name`).
+    /// Desired tags, each pointing at an image (merge key `name`). At most 10000 (a bound Outrigger
+    /// adds so the per-tag CEL rules fit the API server's cost budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10000))]
     pub tags: Option<Vec<TagReference>>,
 }
 
@@ -148,6 +149,7 @@ pub struct TagReference {
     /// The image this tag points at: `DockerImage` (a pull spec), `ImageStreamTag`
     /// (`[<stream>:]<tag>`) or `ImageStreamImage` (`[<stream>@]<digest>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::bounded_reference)]
     pub from: Option<ObjectReference>,
 
     /// When true the `DockerImage` pull spec is recorded as is, without importing it.
@@ -165,7 +167,7 @@ pub struct TagReference {
 
     /// How consumers receive the pull spec of this tag's image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = {}), transform = not_nullable)]
+    #[schemars(extend("default" = {}), transform = crate::common::not_nullable)]
     pub reference_policy: Option<TagReferencePolicy>,
 }
 
@@ -184,6 +186,7 @@ pub struct TagImportPolicy {
     /// `Legacy` (keep one manifest of a manifest list) or `PreserveOriginal` (keep the list and
     /// all its manifests); the cluster default when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     #[x_kube(validation = Rule::new("self in ['Legacy', 'PreserveOriginal', '']").message("spec.tags[].importPolicy.importMode must be one of Legacy, PreserveOriginal"))]
     pub import_mode: Option<String>,
 }
@@ -194,7 +197,7 @@ pub struct TagImportPolicy {
 pub struct TagReferencePolicy {
     /// `Source`: the image's original location; `Local`: through the integrated registry.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = "Source"), transform = not_nullable)]
+    #[schemars(extend("default" = "Source"), transform = crate::common::not_nullable, length(max = 64))]
     #[x_kube(validation = Rule::new("self in ['Source', 'Local', '']").message("spec.tags[].referencePolicy.type must be one of Source, Local"))]
     pub type_: Option<String>,
 }
@@ -287,18 +290,6 @@ pub struct TagEventCondition {
     pub generation: Option<i64>,
 }
 
-/// Schema transform: the field keeps its default when the client sends `null` (the API server
-/// drops `null` for a field that is not nullable and then applies the default).
-fn not_nullable(schema: &mut Schema) {
-    if let Some(types) = schema.get_mut("type").and_then(|t| t.as_array_mut()) {
-        types.retain(|t| t != "null");
-        if types.len() == 1 {
-            let single = types.remove(0);
-            schema.insert("type".into(), single);
-        }
-    }
-    schema.remove("nullable");
-}
 
 #[cfg(test)]
 mod tests {

@@ -101,11 +101,12 @@ impl Located {
 /// Split a file into its documents: JSON (one value) or YAML (one or more documents).
 pub fn read_documents(file: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Value>(text) {
-            return Ok(vec![v]);
-        }
-        // Fall through: YAML is a superset of most almost-JSON, and `oc` reads YAML-or-JSON.
+    // A JSON file is one value; if it is not valid JSON, fall through to YAML (a superset of most
+    // almost-JSON), as `oc` reads YAML-or-JSON.
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(v) = serde_json::from_str::<Value>(text)
+    {
+        return Ok(vec![v]);
     }
     let mut docs = Vec::new();
     for doc in serde_norway::Deserializer::from_str(text) {

@@ -413,7 +413,7 @@ mod tests {
     fn enums_are_named_in_messages() {
         let r = route(
             json!({"to": {"name": "a", "kind": "Pod"}, "wildcardPolicy": "All",
-            "tls": {"termination": "Edge"}}),
+            "tls": {"termination": "Edgy"}}),
         );
         let m = messages(&r);
         assert!(m.iter().any(|m| m.contains("must be Service")), "{m:?}");

@@ -161,13 +161,13 @@ fn quirk_misplaced_namespace_and_null_annotations() {
     let entry = entry_with_tag("quirk:misplaced-namespace-field");
     let mut routes = 0;
     for obj in read(&entry) {
-        if let Some(rt) = manifest::round_trip(&obj).expect("readable") {
-            if let TypedObject::Route(_) = rt.object {
-                routes += 1;
-                // `namespace` sits beside `metadata` instead of inside it: pruned, as the API server does.
-                assert_eq!(rt.dropped, vec!["namespace".to_owned()], "{}", obj.describe());
-                assert!(rt.changed.is_empty());
-            }
+        if let Some(rt) = manifest::round_trip(&obj).expect("readable")
+            && let TypedObject::Route(_) = rt.object
+        {
+            routes += 1;
+            // `namespace` sits beside `metadata` instead of inside it: pruned, as the API server does.
+            assert_eq!(rt.dropped, vec!["namespace".to_owned()], "{}", obj.describe());
+            assert!(rt.changed.is_empty());
         }
     }
     assert!(routes > 0);
@@ -203,10 +203,10 @@ fn negative_passthrough_with_path_is_rejected_naming_the_field() {
     let entry = entry_with_tag("negative:passthrough-with-path");
     let mut rejected = Vec::new();
     for obj in read(&entry) {
-        if let Some(rt) = manifest::round_trip(&obj).expect("readable") {
-            if let Err(messages) = rt.object.validate() {
-                rejected.push(format!("{}: {}: {}", entry.file, obj.describe(), messages.join("; ")));
-            }
+        if let Some(rt) = manifest::round_trip(&obj).expect("readable")
+            && let Err(messages) = rt.object.validate()
+        {
+            rejected.push(format!("{}: {}: {}", entry.file, obj.describe(), messages.join("; ")));
         }
     }
     assert_eq!(rejected.len(), 1, "{rejected:?}");
