@@ -1,6 +1,7 @@
 //! Smoke tests of the stock cluster: pods, logs, deployments, services, DNS, and kubectl's
 //! streaming commands (exec, logs -f, port-forward). They need `hack/cluster up`.
 
+// Note: Debian's busybox-static 1.35 wget segfaults with `-T`; tests use `timeout 5 wget`.
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::Stdio;
@@ -80,7 +81,7 @@ async fn hello_deployment_becomes_available_and_its_service_answers_by_dns_name(
         // From another pod, by the short name and by the fully qualified name.
         let fqdn = format!("hello.{}.svc.cluster.local", env.namespace);
         let script = format!(
-            "set -e; for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 5 -O- http://hello/ && break; sleep 2; done; wget -q -T 5 -O- http://{fqdn}/"
+            "set -e; for i in 1 2 3 4 5 6 7 8 9 10; do timeout 5 wget -q -O- http://hello/ && break; sleep 2; done; timeout 5 wget -q -O- http://{fqdn}/"
         );
         env.apply_documents(vec![busybox_pod("client", &script)], false).await?;
         env.wait_pod_succeeded("client", Duration::from_secs(120)).await?;
@@ -167,8 +168,11 @@ fn port_forward_get(env: &Env) -> Result<String> {
         .spawn()?;
     let result = (|| {
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        // Keep the pipe open until the request is done: kubectl writes "Handling connection"
+        // to stdout and dies of SIGPIPE if nobody reads it.
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        reader.read_line(&mut line)?;
         // "Forwarding from 127.0.0.1:43215 -> 8080"
         let port: u16 = line
             .split_whitespace()
@@ -179,9 +183,19 @@ fn port_forward_get(env: &Env) -> Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(15)))?;
         stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
-        Ok(answer)
+        // busybox httpd may reset the connection after answering; keep what arrived.
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if !answer.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        drop(reader);
+        Ok(String::from_utf8_lossy(&answer).into_owned())
     })();
     let _ = child.kill();
     let _ = child.wait();
