@@ -517,7 +517,6 @@ pub struct DeploymentCondition {
     pub message: Option<String>,
 }
 
-
 /// Schema transform: default `kind` of an object reference to `ImageStreamTag`, as OpenShift does
 /// for the `from` of image change triggers.
 fn default_kind_image_stream_tag(schema: &mut Schema) {

@@ -290,7 +290,6 @@ pub struct TagEventCondition {
     pub generation: Option<i64>,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

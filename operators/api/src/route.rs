@@ -426,10 +426,18 @@ mod tests {
 
     #[test]
     fn upper_case_terminations_are_accepted_as_openshift_did() {
-        let r = route(json!({"to": {"name": "a"}, "tls": {"termination": "Reencrypt", "destinationCACertificate": "x"}}));
+        let r = route(
+            json!({"to": {"name": "a"}, "tls": {"termination": "Reencrypt", "destinationCACertificate": "x"}}),
+        );
         assert!(messages(&r).is_empty(), "{:?}", messages(&r));
-        let r = route(json!({"to": {"name": "a"}, "path": "/x", "tls": {"termination": "Passthrough"}}));
-        assert!(messages(&r).iter().any(|m| m.contains("spec.path is not allowed")));
+        let r = route(
+            json!({"to": {"name": "a"}, "path": "/x", "tls": {"termination": "Passthrough"}}),
+        );
+        assert!(
+            messages(&r)
+                .iter()
+                .any(|m| m.contains("spec.path is not allowed"))
+        );
     }
 
     #[test]

@@ -271,7 +271,9 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -285,11 +287,22 @@ pub fn check_objects(objects: &[serde_json::Value]) -> Vec<ObjectProblem> {
     let mut problems = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         for field in ["kind", "apiVersion"] {
-            if object.get(field).and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
-                problems.push(ObjectProblem { index, field: field.into(), message: format!("{field} is required") });
+            if object
+                .get(field)
+                .and_then(serde_json::Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                problems.push(ObjectProblem {
+                    index,
+                    field: field.into(),
+                    message: format!("{field} is required"),
+                });
             }
         }
-        let name = object.get("metadata").and_then(|m| m.get("name")).and_then(serde_json::Value::as_str);
+        let name = object
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(serde_json::Value::as_str);
         if let Some(name) = name
             && !name.contains("${")
             && !is_dns1123_subdomain(name)
@@ -320,7 +333,10 @@ mod object_checks {
         ];
         let problems = check_objects(&objects);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert_eq!((problems[0].index, problems[0].field.as_str()), (0, "metadata.name"));
+        assert_eq!(
+            (problems[0].index, problems[0].field.as_str()),
+            (0, "metadata.name")
+        );
         assert_eq!((problems[1].index, problems[1].field.as_str()), (2, "kind"));
     }
 

@@ -16,19 +16,51 @@ use outrigger_api::manifest::{self, Located, ManifestError, TypedObject};
 /// (and `kubectl` warns, or fails with `--validate=strict`); so does Outrigger. Each entry is
 /// (file suffix, object path, why). Files tagged `quirk:` are checked by their own tests below.
 const NOT_OPENSHIFT_FIELDS: &[(&str, &str, &str)] = &[
-    ("eap__eap71-image-stream.json", "labels", "top-level labels of the v1beta1 API; v1 keeps labels in metadata"),
-    ("jws31-tomcat8-https-s2i.json", "id", "the v1beta1 Route id; v1 uses metadata.name"),
-    ("eap74-https-s2i.json", "id", "the v1beta1 Route id; v1 uses metadata.name"),
-    ("spec.template.spec.containers[0].capabilities", "spec.template.spec.containers[0].capabilities",
-        "pre-v1 Kubernetes container capabilities; v1 has securityContext.capabilities"),
-    ("openjdk-to-semeru-transition.json", "spec.strategy.dockerStrategy.imageOptimizationPOlicy",
-        "misspelt imageOptimizationPolicy"),
-    ("openjdk-to-semeru-transition.json", "spec.triggers[1].imageChange.automatic",
-        "automatic belongs to DeploymentConfig image triggers, not to BuildConfig ones"),
-    ("openjdk-to-semeru-transition.json", "spec.triggers[2].imageChange.automatic",
-        "automatic belongs to DeploymentConfig image triggers, not to BuildConfig ones"),
-    ("tools__resources.yaml", "template", "a Template has no top-level template field"),
-    ("wildfly-s2i-chained-build-template.yml", "metadata.message", "message belongs at the Template's top level, not in metadata"),
+    (
+        "eap__eap71-image-stream.json",
+        "labels",
+        "top-level labels of the v1beta1 API; v1 keeps labels in metadata",
+    ),
+    (
+        "jws31-tomcat8-https-s2i.json",
+        "id",
+        "the v1beta1 Route id; v1 uses metadata.name",
+    ),
+    (
+        "eap74-https-s2i.json",
+        "id",
+        "the v1beta1 Route id; v1 uses metadata.name",
+    ),
+    (
+        "spec.template.spec.containers[0].capabilities",
+        "spec.template.spec.containers[0].capabilities",
+        "pre-v1 Kubernetes container capabilities; v1 has securityContext.capabilities",
+    ),
+    (
+        "openjdk-to-semeru-transition.json",
+        "spec.strategy.dockerStrategy.imageOptimizationPOlicy",
+        "misspelt imageOptimizationPolicy",
+    ),
+    (
+        "openjdk-to-semeru-transition.json",
+        "spec.triggers[1].imageChange.automatic",
+        "automatic belongs to DeploymentConfig image triggers, not to BuildConfig ones",
+    ),
+    (
+        "openjdk-to-semeru-transition.json",
+        "spec.triggers[2].imageChange.automatic",
+        "automatic belongs to DeploymentConfig image triggers, not to BuildConfig ones",
+    ),
+    (
+        "tools__resources.yaml",
+        "template",
+        "a Template has no top-level template field",
+    ),
+    (
+        "wildfly-s2i-chained-build-template.yml",
+        "metadata.message",
+        "message belongs at the Template's top level, not in metadata",
+    ),
 ];
 
 /// Objects in Templates that cannot be typed even after parameter processing, because the
@@ -59,8 +91,12 @@ struct Entry {
 
 fn index() -> Vec<Entry> {
     let path = corpus_dir().join("INDEX.tsv");
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the shared corpus must be present at {}: {e}", path.display()));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the shared corpus must be present at {}: {e}",
+            path.display()
+        )
+    });
     text.lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
@@ -68,7 +104,10 @@ fn index() -> Vec<Entry> {
             let cols: Vec<&str> = line.split('\t').collect();
             Entry {
                 file: cols[0].to_owned(),
-                tags: cols.get(6).map(|t| t.split(',').map(str::to_owned).collect()).unwrap_or_default(),
+                tags: cols
+                    .get(6)
+                    .map(|t| t.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -93,22 +132,38 @@ fn has_parameter_reference(v: &serde_json::Value) -> bool {
 #[test]
 fn every_corpus_object_of_our_kinds_round_trips() {
     let entries = index();
-    assert!(entries.len() >= 80, "expected the 87-file corpus, found {}", entries.len());
+    assert!(
+        entries.len() >= 80,
+        "expected the 87-file corpus, found {}",
+        entries.len()
+    );
     let mut per_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut rejected_virtual = 0;
     let mut cel_checked = 0;
     for entry in &entries {
-        let lenient = entry.tags.iter().any(|t| t.starts_with("quirk:") || t.starts_with("negative:"));
+        let lenient = entry
+            .tags
+            .iter()
+            .any(|t| t.starts_with("quirk:") || t.starts_with("negative:"));
         for obj in read(entry) {
             match manifest::round_trip(&obj) {
                 Ok(None) => {}
                 Ok(Some(rt)) => {
                     *per_kind.entry(rt.object.kind()).or_default() += 1;
                     if !rt.changed.is_empty() {
-                        failures.push(format!("{}: {}: changed {:?}", obj.file, obj.describe(), rt.changed));
+                        failures.push(format!(
+                            "{}: {}: changed {:?}",
+                            obj.file,
+                            obj.describe(),
+                            rt.changed
+                        ));
                     }
-                    let lost: Vec<&String> = rt.dropped.iter().filter(|p| !allowed_drop(&obj.file, p)).collect();
+                    let lost: Vec<&String> = rt
+                        .dropped
+                        .iter()
+                        .filter(|p| !allowed_drop(&obj.file, p))
+                        .collect();
                     if !lost.is_empty() && !lenient {
                         failures.push(format!("{}: {}: lost {lost:?}", obj.file, obj.describe()));
                     }
@@ -116,23 +171,53 @@ fn every_corpus_object_of_our_kinds_round_trips() {
                     if !negative && !has_parameter_reference(&obj.value) {
                         cel_checked += 1;
                         if let Err(messages) = rt.object.validate() {
-                            failures.push(format!("{}: {}: CEL rejects: {messages:?}", obj.file, obj.describe()));
+                            failures.push(format!(
+                                "{}: {}: CEL rejects: {messages:?}",
+                                obj.file,
+                                obj.describe()
+                            ));
                         }
                     }
                 }
-                Err(ManifestError::Kind { message, .. }) if message.contains("cannot be applied") => {
+                Err(ManifestError::Kind { message, .. })
+                    if message.contains("cannot be applied") =>
+                {
                     rejected_virtual += 1;
                 }
-                Err(ManifestError::Field { ref file, ref field, .. })
-                    if NOT_TYPABLE_IN_OPENSHIFT.iter().any(|(f, p, _)| file.ends_with(f) && field == p) => {}
+                Err(ManifestError::Field {
+                    ref file,
+                    ref field,
+                    ..
+                }) if NOT_TYPABLE_IN_OPENSHIFT
+                    .iter()
+                    .any(|(f, p, _)| file.ends_with(f) && field == p) => {}
                 Err(e) => failures.push(e.to_string()),
             }
         }
     }
-    println!("typed objects per kind: {per_kind:?}; OpenShift kinds recognised and rejected: {rejected_virtual}; CEL-checked: {cel_checked}");
-    assert!(failures.is_empty(), "{} corpus problems:\n{}", failures.len(), failures.join("\n"));
-    for kind in ["DeploymentConfig", "BuildConfig", "Build", "ImageStream", "Route", "Template", "TemplateInstance", "Project"] {
-        assert!(per_kind.get(kind).copied().unwrap_or(0) > 0, "no {kind} found in the corpus: {per_kind:?}");
+    println!(
+        "typed objects per kind: {per_kind:?}; OpenShift kinds recognised and rejected: {rejected_virtual}; CEL-checked: {cel_checked}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} corpus problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    for kind in [
+        "DeploymentConfig",
+        "BuildConfig",
+        "Build",
+        "ImageStream",
+        "Route",
+        "Template",
+        "TemplateInstance",
+        "Project",
+    ] {
+        assert!(
+            per_kind.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} found in the corpus: {per_kind:?}"
+        );
     }
 }
 
@@ -148,12 +233,20 @@ fn quirk_unknown_field_is_dropped_and_named() {
     let entry = entry_with_tag("quirk:unknown-field(spec.ports-instead-of-port)");
     let dropped: Vec<String> = read(&entry)
         .iter()
-        .filter_map(|o| manifest::round_trip(o).ok().flatten().map(|rt| (o.describe(), rt.dropped)))
+        .filter_map(|o| {
+            manifest::round_trip(o)
+                .ok()
+                .flatten()
+                .map(|rt| (o.describe(), rt.dropped))
+        })
         .filter(|(_, d)| !d.is_empty())
         .map(|(o, d)| format!("{o}: {}", d.join(",")))
         .collect();
     assert!(!dropped.is_empty());
-    assert!(dropped.iter().all(|d| d.ends_with(": spec.ports")), "{dropped:?}");
+    assert!(
+        dropped.iter().all(|d| d.ends_with(": spec.ports")),
+        "{dropped:?}"
+    );
 }
 
 #[test]
@@ -166,7 +259,12 @@ fn quirk_misplaced_namespace_and_null_annotations() {
         {
             routes += 1;
             // `namespace` sits beside `metadata` instead of inside it: pruned, as the API server does.
-            assert_eq!(rt.dropped, vec!["namespace".to_owned()], "{}", obj.describe());
+            assert_eq!(
+                rt.dropped,
+                vec!["namespace".to_owned()],
+                "{}",
+                obj.describe()
+            );
             assert!(rt.changed.is_empty());
         }
     }
@@ -188,7 +286,12 @@ fn quirks_read_leniently() {
             match manifest::round_trip(&obj) {
                 Ok(Some(rt)) => {
                     typed += 1;
-                    assert!(rt.changed.is_empty(), "{tag}: {}: {:?}", obj.describe(), rt.changed);
+                    assert!(
+                        rt.changed.is_empty(),
+                        "{tag}: {}: {:?}",
+                        obj.describe(),
+                        rt.changed
+                    );
                 }
                 Ok(None) => {}
                 Err(e) => panic!("{tag}: {e}"),
@@ -206,12 +309,20 @@ fn negative_passthrough_with_path_is_rejected_naming_the_field() {
         if let Some(rt) = manifest::round_trip(&obj).expect("readable")
             && let Err(messages) = rt.object.validate()
         {
-            rejected.push(format!("{}: {}: {}", entry.file, obj.describe(), messages.join("; ")));
+            rejected.push(format!(
+                "{}: {}: {}",
+                entry.file,
+                obj.describe(),
+                messages.join("; ")
+            ));
         }
     }
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(rejected[0].contains("Route"), "{rejected:?}");
-    assert!(rejected[0].contains("spec.path is not allowed when spec.tls.termination is passthrough"), "{rejected:?}");
+    assert!(
+        rejected[0].contains("spec.path is not allowed when spec.tls.termination is passthrough"),
+        "{rejected:?}"
+    );
 }
 
 #[test]
@@ -219,7 +330,9 @@ fn negative_invalid_object_name_in_template_instance_is_reported() {
     let entry = entry_with_tag("negative:invalid-object-name");
     let mut problems = Vec::new();
     for obj in read(&entry) {
-        if let Some(TypedObject::TemplateInstance(ti)) = manifest::parse(&obj).expect("readable as OpenShift does") {
+        if let Some(TypedObject::TemplateInstance(ti)) =
+            manifest::parse(&obj).expect("readable as OpenShift does")
+        {
             let objects = ti.spec.template.and_then(|t| t.objects).unwrap_or_default();
             for p in outrigger_api::template::check_objects(&objects) {
                 problems.push(format!(
@@ -234,8 +347,14 @@ fn negative_invalid_object_name_in_template_instance_is_reported() {
         }
     }
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("TemplateInstance \"invalidtemplateinstance\""), "{problems:?}");
-    assert!(problems[0].contains("spec.template.objects[0].metadata.name"), "{problems:?}");
+    assert!(
+        problems[0].contains("TemplateInstance \"invalidtemplateinstance\""),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].contains("spec.template.objects[0].metadata.name"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -247,5 +366,10 @@ fn image_stream_tags_are_recognised_and_rejected_with_advice() {
         .map(|e| e.to_string())
         .collect();
     assert!(!errors.is_empty());
-    assert!(errors.iter().all(|e| e.contains("ImageStreamTag") && e.contains("spec.tags")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("ImageStreamTag") && e.contains("spec.tags")),
+        "{errors:?}"
+    );
 }

@@ -13,7 +13,11 @@ use outrigger_api::crds;
 fn schema_paths(schema: &JSONSchemaProps, prefix: &str, out: &mut BTreeSet<String>) {
     if let Some(props) = &schema.properties {
         for (name, child) in props {
-            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
             out.insert(path.clone());
             schema_paths(child, &path, out);
         }
@@ -57,9 +61,16 @@ fn every_crd_carries_at_least_98_percent_of_openshift_field_paths() {
         let missing: Vec<&String> = reference.iter().filter(|p| !ours.contains(*p)).collect();
         let covered = reference.len() - missing.len();
         let ratio = covered as f64 / reference.len() as f64;
-        report.push(format!("{plural}: {covered}/{} = {:.1}%", reference.len(), ratio * 100.0));
+        report.push(format!(
+            "{plural}: {covered}/{} = {:.1}%",
+            reference.len(),
+            ratio * 100.0
+        ));
         if ratio < 0.98 {
-            failures.push(format!("{plural}: {:.1}% of OpenShift's paths; missing {missing:?}", ratio * 100.0));
+            failures.push(format!(
+                "{plural}: {:.1}% of OpenShift's paths; missing {missing:?}",
+                ratio * 100.0
+            ));
         }
     }
     println!("{}", report.join("\n"));
