@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
-use outrigger_e2e::{Env, HELLO_IMAGE, busybox_pod, run, wait_for};
+use outrigger_e2e::{Env, registry_address, HELLO_IMAGE, busybox_pod, run, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busybox_pod_runs_to_completion_and_its_log_is_readable() {
@@ -211,6 +211,23 @@ async fn busybox_image_name_resolves_through_the_mirror() {
         env.apply_documents(vec![pod], false).await?;
         env.wait_pod_succeeded("mirrored", Duration::from_secs(120)).await?;
         ensure!(env.pod_logs("mirrored").await? == "mirrored\n");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_answers_under_one_name_for_the_node_and_for_pods() {
+    run("registry-one-name", |env: Env| async move {
+        let registry = registry_address()?;
+        // The node pulls by that name (image reference) and the pod reaches it by that name too.
+        let mut pod = busybox_pod("reg", &format!("timeout 5 wget -q -O- http://{registry}/v2/ && echo reachable"));
+        pod["spec"]["containers"][0]["image"] =
+            serde_json::json!(format!("{registry}/docker.io/library/busybox:1.36"));
+        env.apply_documents(vec![pod], false).await?;
+        env.wait_pod_succeeded("reg", Duration::from_secs(120)).await?;
+        let log = env.pod_logs("reg").await?;
+        ensure!(log.trim_end().ends_with("reachable"), "pod could not reach {registry}: {log:?}");
         Ok(())
     })
     .await;
