@@ -10,5 +10,6 @@ pub mod decide;
 pub mod defaults;
 pub mod error;
 pub mod keys;
+pub mod pods;
 pub mod rc;
 pub mod strategy;
