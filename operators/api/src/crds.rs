@@ -1,7 +1,7 @@
 //! The full set of CustomResourceDefinitions, in a stable order, as written to `crds/`.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSON,
+    CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray,
 };
 use kube::CustomResourceExt;
 
@@ -51,9 +51,65 @@ pub fn adjust(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
             spec.default = Some(JSON(serde_json::json!({})));
         }
     }
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            && let Some(props) = schema.properties.as_mut()
+        {
+            for (name, prop) in props.iter_mut() {
+                if !matches!(name.as_str(), "apiVersion" | "kind" | "metadata") {
+                    accept_nulls(prop);
+                }
+            }
+        }
+    }
     let labels = crd.metadata.labels.get_or_insert_with(Default::default);
     labels.insert("app.kubernetes.io/part-of".into(), "outrigger".into());
     crd
+}
+
+/// Let `null` stand for "absent" wherever OpenShift's API server allowed it.
+///
+/// OpenShift decodes JSON with Go's rules, where `null` is the zero value of any field, and real
+/// manifests are full of it (`creationTimestamp: null` in every exported pod template). A
+/// structural schema rejects `null` unless the field is `nullable`, so every optional field without
+/// a default is made nullable, recursively (embedded Kubernetes types included). Fields with a
+/// default stay non-nullable, so that `null` is pruned and the default applies (as OpenShift
+/// defaulted nil), and required fields and list-map keys stay non-nullable, so typed readers can
+/// rely on them.
+fn accept_nulls(schema: &mut JSONSchemaProps) {
+    let required: Vec<String> = schema.required.clone().unwrap_or_default();
+    if let Some(props) = schema.properties.as_mut() {
+        for (name, prop) in props.iter_mut() {
+            if prop.default.is_none() && prop.nullable.is_none() && !required.contains(name) {
+                prop.nullable = Some(true);
+            }
+            accept_nulls(prop);
+        }
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        let keys = schema
+            .x_kubernetes_list_map_keys
+            .clone()
+            .unwrap_or_default();
+        if let Some(props) = items.properties.as_mut() {
+            for key in &keys {
+                if let Some(p) = props.get_mut(key)
+                    && p.nullable == Some(true)
+                {
+                    p.nullable = None;
+                }
+            }
+        }
+        accept_nulls(items);
+    }
+    if let Some(additional) = schema.additional_properties.as_mut()
+        && let k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrBool::Schema(s) = additional
+    {
+        accept_nulls(s);
+    }
 }
 
 /// File name of a CRD in `crds/`: `<plural>.<group>.yaml`.
@@ -136,6 +192,32 @@ mod tests {
             assert_eq!(crd.spec.versions.len(), 1);
             assert_eq!(crd.spec.versions[0].name, "v1");
         }
+    }
+
+    #[test]
+    fn optional_fields_accept_null_but_defaulted_and_required_ones_do_not() {
+        let crd = all()
+            .into_iter()
+            .find(|c| c.spec.names.kind == "DeploymentConfig")
+            .expect("dc");
+        let v = serde_json::to_value(&crd).expect("json");
+        let spec = &v["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let meta = &spec["template"]["properties"]["metadata"]["properties"];
+        assert_eq!(
+            meta["creationTimestamp"]["nullable"],
+            serde_json::json!(true)
+        );
+        assert_eq!(spec["minReadySeconds"]["nullable"], serde_json::json!(true));
+        assert!(
+            spec["triggers"].get("nullable").is_none(),
+            "defaulted: null must default"
+        );
+        let containers =
+            &spec["template"]["properties"]["spec"]["properties"]["containers"]["items"];
+        assert!(
+            containers["properties"]["name"].get("nullable").is_none(),
+            "required"
+        );
     }
 
     #[test]
