@@ -31,7 +31,12 @@ pub const FIELD_MANAGER: &str = "outrigger-e2e";
 
 /// The project root (the workspace root above `e2e/`).
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // cargo sets CARGO_MANIFEST_DIR for test processes too; prefer it over the compile-time
+    // value so a test binary built from another checkout still finds this one.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(".."))
