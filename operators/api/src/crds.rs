@@ -90,16 +90,23 @@ fn accept_nulls(schema: &mut JSONSchemaProps) {
         }
     }
     if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        // List-map keys must be required (the API server refuses optional keys) and non-null.
         let keys = schema
             .x_kubernetes_list_map_keys
             .clone()
             .unwrap_or_default();
-        if let Some(props) = items.properties.as_mut() {
+        if !keys.is_empty() {
+            let required = items.required.get_or_insert_with(Vec::new);
             for key in &keys {
-                if let Some(p) = props.get_mut(key)
-                    && p.nullable == Some(true)
-                {
-                    p.nullable = None;
+                if !required.contains(key) {
+                    required.push(key.clone());
+                }
+            }
+            if let Some(props) = items.properties.as_mut() {
+                for key in &keys {
+                    if let Some(p) = props.get_mut(key) {
+                        p.nullable = None;
+                    }
                 }
             }
         }

@@ -83,10 +83,12 @@ pub struct ImageStreamSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_image_repository: Option<String>,
 
-    /// Desired tags, each pointing at an image (merge key `name`). At most 10000 (a bound Outrigger
-    /// adds so the per-tag CEL rules fit the API server's cost budget).
+    /// Desired tags, each pointing at an image, keyed by `name` (so server-side apply merges tags
+    /// written by different managers, e.g. GitOps and `kubectl outrigger tag`). At most 10000 (a
+    /// bound Outrigger adds so the per-tag CEL rules fit the API server's cost budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10000))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub tags: Option<Vec<TagReference>>,
 }
 
@@ -137,7 +139,7 @@ pub struct ImageLookupPolicy {
         .message("spec.tags[].from.name is required when spec.tags[].from is set")
 )]
 pub struct TagReference {
-    /// Tag name.
+    /// Tag name (required: it is the key of `spec.tags`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 

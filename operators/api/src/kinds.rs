@@ -304,6 +304,57 @@ pub fn classify(api_version: &str, kind: &str) -> Classification {
     }
 }
 
+/// Rewrite an `ImageStreamTag` (or `ImageTag`) object into the ImageStream it stands for: the
+/// stream `<stream>` with one `spec.tags` entry `<tag>` holding the object's `tag`. Applied with
+/// server-side apply, it merges into an existing stream (tags are keyed by name), which is what
+/// creating the ImageStreamTag did in OpenShift.
+pub fn image_stream_tag_to_image_stream(
+    object: &serde_json::Value,
+) -> Result<crate::image::ImageStream, String> {
+    let kind = object
+        .get("kind")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("ImageStreamTag");
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| format!("{kind} has no metadata.name"))?;
+    let (stream, tag) = crate::image::split_image_stream_tag(name)
+        .ok_or_else(|| format!("{kind} {name:?}: metadata.name must be <stream>:<tag>"))?;
+    let mut tag_ref = match object.get("tag") {
+        Some(t) if t.is_object() => serde_json::from_value::<crate::image::TagReference>(t.clone())
+            .map_err(|e| format!("{kind} {name:?}: field tag: {e}"))?,
+        _ => {
+            return Err(format!(
+                "{kind} {name:?} has no `tag` to write (only a tag's spec can be stored; its image is status)"
+            ));
+        }
+    };
+    if tag_ref.name.as_deref().is_some_and(|n| n != tag) {
+        return Err(format!(
+            "{kind} {name:?}: tag.name {:?} differs from the tag in metadata.name ({tag:?})",
+            tag_ref.name.as_deref().unwrap_or_default()
+        ));
+    }
+    tag_ref.name = Some(tag.to_owned());
+    let mut metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        name: Some(stream.to_owned()),
+        ..Default::default()
+    };
+    metadata.namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    Ok(crate::image::ImageStream {
+        metadata,
+        spec: crate::image::ImageStreamSpec {
+            tags: Some(vec![tag_ref]),
+            ..Default::default()
+        },
+        status: None,
+    })
+}
+
 /// Outrigger's API groups.
 pub const GROUPS: [&str; 6] = [
     "apps.openshift.io",
@@ -360,6 +411,40 @@ mod tests {
             classify("v1", "User"),
             Classification::Rejected { .. }
         ));
+    }
+
+    #[test]
+    fn image_stream_tags_become_a_tag_of_their_stream() {
+        let ist = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
+            "metadata": {"name": "node:v3.10", "namespace": "ns"},
+            "tag": {"reference": true, "from": {"kind": "DockerImage", "name": "openshift/node:v3.10.0"}}});
+        let is = image_stream_tag_to_image_stream(&ist).expect("rewritten");
+        assert_eq!(is.metadata.name.as_deref(), Some("node"));
+        assert_eq!(is.metadata.namespace.as_deref(), Some("ns"));
+        let tags = is.spec.tags.expect("tags");
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags[0].name.as_deref(), Some("v3.10"));
+        assert_eq!(tags[0].reference, Some(true));
+        assert_eq!(
+            tags[0].from.as_ref().and_then(|f| f.name.as_deref()),
+            Some("openshift/node:v3.10.0")
+        );
+    }
+
+    #[test]
+    fn image_stream_tags_without_a_tag_or_a_colon_are_refused_with_reasons() {
+        let no_tag = json!({"kind": "ImageStreamTag", "metadata": {"name": "a:b"}});
+        assert!(
+            image_stream_tag_to_image_stream(&no_tag)
+                .expect_err("no tag")
+                .contains("no `tag`")
+        );
+        let bad = json!({"kind": "ImageStreamTag", "metadata": {"name": "ab"}, "tag": {}});
+        assert!(
+            image_stream_tag_to_image_stream(&bad)
+                .expect_err("bad")
+                .contains("<stream>:<tag>")
+        );
     }
 
     #[test]

@@ -358,18 +358,27 @@ fn negative_invalid_object_name_in_template_instance_is_reported() {
 }
 
 #[test]
-fn image_stream_tags_are_recognised_and_rejected_with_advice() {
-    let entry = entry_with_tag("istag-tag");
-    let errors: Vec<String> = read(&entry)
+fn image_stream_tags_are_recognised_rejected_with_advice_and_rewritable() {
+    let mut rewritten = 0;
+    for entry in index()
         .iter()
-        .filter_map(|o| manifest::parse(o).err())
-        .map(|e| e.to_string())
-        .collect();
-    assert!(!errors.is_empty());
-    assert!(
-        errors
-            .iter()
-            .all(|e| e.contains("ImageStreamTag") && e.contains("spec.tags")),
-        "{errors:?}"
-    );
+        .filter(|e| e.tags.iter().any(|t| t == "istag-tag"))
+    {
+        for obj in read(entry) {
+            if obj.value.get("kind").and_then(|k| k.as_str()) != Some("ImageStreamTag") {
+                continue;
+            }
+            let err = manifest::parse(&obj).expect_err("virtual kind").to_string();
+            assert!(
+                err.contains("ImageStreamTag") && err.contains("spec.tags"),
+                "{err}"
+            );
+            let stream = outrigger_api::kinds::image_stream_tag_to_image_stream(&obj.value)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", entry.file, obj.describe()));
+            outrigger_api::image::ImageStream::validate_cel(&stream)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", entry.file, obj.describe()));
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten >= 5, "rewrote {rewritten} ImageStreamTags");
 }
