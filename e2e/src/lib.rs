@@ -308,6 +308,37 @@ impl Env {
         Ok(applied)
     }
 
+    /// Waits until the object `kind`/`name` (`api_version` as in YAML, e.g.
+    /// `apps.openshift.io/v1`) in the test namespace (or cluster scope) has
+    /// `status.conditions[type == cond_type].status == "True"`. Works for any kind, CRDs included.
+    pub async fn wait_condition(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        cond_type: &str,
+        timeout: Duration,
+    ) -> Result<DynamicObject> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk).await?;
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => Api::namespaced_with(self.client.clone(), &self.namespace, &ar),
+            Scope::Cluster => Api::all_with(self.client.clone(), &ar),
+        };
+        wait_for(&format!("{kind} {name} condition {cond_type}=True"), timeout, || {
+            let api = api.clone();
+            async move {
+                let obj = api.get(name).await?;
+                Ok(obj.data["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == cond_type && c["status"] == "True")))
+            }
+        })
+        .await?;
+        Ok(api.get(name).await?)
+    }
+
     /// Waits until the pod reaches phase `Succeeded` (fails early on `Failed`).
     pub async fn wait_pod_succeeded(&self, name: &str, timeout: Duration) -> Result<()> {
         let pods: Api<Pod> = self.api();

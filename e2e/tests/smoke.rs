@@ -77,6 +77,8 @@ async fn hello_deployment_becomes_available_and_its_service_answers_by_dns_name(
             async move { Ok(deployment_available(&deployments.get("hello").await?)) }
         })
         .await?;
+        // the generic (dynamic, any-kind) condition wait agrees
+        env.wait_condition("apps/v1", "Deployment", "hello", "Available", Duration::from_secs(10)).await?;
 
         // From another pod, by the short name and by the fully qualified name.
         let fqdn = format!("hello.{}.svc.cluster.local", env.namespace);
