@@ -107,3 +107,13 @@ mod tests {
         assert!(!errs[2].is_permanent());
     }
 }
+
+impl outrigger_kit::error::ErrorCategory for Error {
+    fn category(&self) -> &'static str {
+        Error::category(self)
+    }
+
+    fn is_permanent(&self) -> bool {
+        Error::is_permanent(self)
+    }
+}

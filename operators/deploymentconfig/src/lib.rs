@@ -6,8 +6,11 @@
 //! [`pods`]. Modules that talk to the API server: [`controller`], [`deployer_controller`],
 //! [`deployer`].
 
+pub mod controller;
 pub mod decide;
 pub mod defaults;
+pub mod deployer;
+pub mod deployer_controller;
 pub mod error;
 pub mod keys;
 pub mod pods;

@@ -221,7 +221,12 @@ pub fn hook_pod(
             volumes: (!volumes.is_empty()).then_some(volumes),
             active_deadline_seconds: Some(deadline_seconds.max(1)),
             restart_policy: Some(
-                if failure_policy == "Retry" { "OnFailure" } else { "Never" }.into(),
+                if failure_policy == "Retry" {
+                    "OnFailure"
+                } else {
+                    "Never"
+                }
+                .into(),
             ),
             termination_grace_period_seconds: Some(10),
             security_context: pod_spec.security_context.clone(),
@@ -367,11 +372,15 @@ mod tests {
             "recreateParams": {"timeoutSeconds": 120, "mid": {"failurePolicy": "Retry", "execNewPod": {"command": ["sh", "-c", "echo mid"], "env": [{"name": "A", "value": "hook"}], "volumes": ["data", "missing"]}}}
         })).expect("strategy"));
         if let Some(spec) = dc.spec.template.as_mut().and_then(|t| t.spec.as_mut()) {
-            spec.volumes = Some(vec![serde_json::from_value(json!({"name": "data", "emptyDir": {}})).expect("vol"),
-                                     serde_json::from_value(json!({"name": "other", "emptyDir": {}})).expect("vol")]);
+            spec.volumes = Some(vec![
+                serde_json::from_value(json!({"name": "data", "emptyDir": {}})).expect("vol"),
+                serde_json::from_value(json!({"name": "other", "emptyDir": {}})).expect("vol"),
+            ]);
             spec.containers[0].env = Some(vec![env("A", "base"), env("B", "base")]);
-            spec.containers[0].volume_mounts = Some(vec![serde_json::from_value(json!({"name": "data", "mountPath": "/data"})).expect("m"),
-                                                         serde_json::from_value(json!({"name": "other", "mountPath": "/o"})).expect("m")]);
+            spec.containers[0].volume_mounts = Some(vec![
+                serde_json::from_value(json!({"name": "data", "mountPath": "/data"})).expect("m"),
+                serde_json::from_value(json!({"name": "other", "mountPath": "/o"})).expect("m"),
+            ]);
         }
         crate::defaults::apply(&mut dc);
         let mut rc = crate::rc::build(&dc).expect("rc");
@@ -385,7 +394,10 @@ mod tests {
         let pod = deployer_pod(&rc, &dc, "registry/deployer:dev").expect("pod");
         assert_eq!(pod.metadata.name.as_deref(), Some("web-1-deploy"));
         let labels = pod.metadata.labels.clone().expect("labels");
-        assert_eq!(labels["openshift.io/deployer-pod-for.name"], "web-1", "strategy labels never override");
+        assert_eq!(
+            labels["openshift.io/deployer-pod-for.name"], "web-1",
+            "strategy labels never override"
+        );
         assert_eq!(labels["extra"], "x");
         let ann = pod.metadata.annotations.clone().expect("ann");
         assert_eq!(ann["openshift.io/deployment.name"], "web-1");
@@ -397,10 +409,24 @@ mod tests {
         let c = &spec.containers[0];
         assert_eq!(c.name, "deployment");
         assert_eq!(c.image.as_deref(), Some("registry/deployer:dev"));
-        let envs: Vec<_> = c.env.iter().flatten().map(|e| (e.name.as_str(), e.value.as_deref())).collect();
-        assert_eq!(envs, vec![("OPENSHIFT_DEPLOYMENT_NAME", Some("web-1")), ("OPENSHIFT_DEPLOYMENT_NAMESPACE", Some("demo"))]);
+        let envs: Vec<_> = c
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(
+            envs,
+            vec![
+                ("OPENSHIFT_DEPLOYMENT_NAME", Some("web-1")),
+                ("OPENSHIFT_DEPLOYMENT_NAMESPACE", Some("demo"))
+            ]
+        );
         let owner = &pod.metadata.owner_references.expect("owner")[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ReplicationController", "rc-uid"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("ReplicationController", "rc-uid")
+        );
     }
 
     #[test]
@@ -420,7 +446,13 @@ mod tests {
     #[test]
     fn hook_pod_copies_the_named_container() {
         let (rc, dc) = rc_and_dc();
-        let hook = dc.spec.strategy.as_ref().and_then(|s| s.recreate_params.as_ref()).and_then(|p| p.mid.clone()).expect("mid");
+        let hook = dc
+            .spec
+            .strategy
+            .as_ref()
+            .and_then(|s| s.recreate_params.as_ref())
+            .and_then(|p| p.mid.clone())
+            .expect("mid");
         let exec = hook.exec_new_pod.expect("exec");
         let pod = hook_pod(&exec, "Retry", "mid", &rc, &dc, 500).expect("pod");
         assert_eq!(pod.metadata.name.as_deref(), Some("web-1-hook-mid"));
@@ -433,9 +465,25 @@ mod tests {
         let c = &spec.containers[0];
         assert_eq!(c.name, "lifecycle");
         assert_eq!(c.image.as_deref(), Some("img:1"));
-        let envs: Vec<_> = c.env.iter().flatten().map(|e| (e.name.as_str(), e.value.as_deref().unwrap_or(""))).collect();
-        assert_eq!(envs, vec![("B", "base"), ("A", "hook"), ("OPENSHIFT_DEPLOYMENT_NAME", "web-1"), ("OPENSHIFT_DEPLOYMENT_NAMESPACE", "demo")]);
-        assert_eq!(c.volume_mounts.as_ref().map(|m| m[0].mount_path.as_str()), Some("/data"));
+        let envs: Vec<_> = c
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.as_str(), e.value.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            envs,
+            vec![
+                ("B", "base"),
+                ("A", "hook"),
+                ("OPENSHIFT_DEPLOYMENT_NAME", "web-1"),
+                ("OPENSHIFT_DEPLOYMENT_NAMESPACE", "demo")
+            ]
+        );
+        assert_eq!(
+            c.volume_mounts.as_ref().map(|m| m[0].mount_path.as_str()),
+            Some("/data")
+        );
         let mut bad = exec.clone();
         bad.container_name = Some("nope".into());
         let err = hook_pod(&bad, "Abort", "mid", &rc, &dc, 5).expect_err("missing container");
@@ -443,54 +491,123 @@ mod tests {
     }
 
     fn view(phase: Phase) -> RcView {
-        RcView { phase, cancelled: false, ignore_pod: false, age_seconds: 1, timeout_seconds: 600, has_pods: false }
+        RcView {
+            phase,
+            cancelled: false,
+            ignore_pod: false,
+            age_seconds: 1,
+            timeout_seconds: 600,
+            has_pods: false,
+        }
     }
 
     fn pod(phase: &str) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": "web-1-deploy"}, "status": {"phase": phase}})).expect("pod")
+        serde_json::from_value(
+            json!({"metadata": {"name": "web-1-deploy"}, "status": {"phase": phase}}),
+        )
+        .expect("pod")
     }
 
     #[test]
     fn phase_machine() {
         let s = deployer_step(view(Phase::New), None);
-        assert_eq!(s, DeployerStep { create_pod: true, delete_pods: false, next: Some((Phase::Pending, None)) });
+        assert_eq!(
+            s,
+            DeployerStep {
+                create_pod: true,
+                delete_pods: false,
+                next: Some((Phase::Pending, None))
+            }
+        );
         let p = pod("Running");
-        assert_eq!(deployer_step(view(Phase::Pending), Some((&p, true))).next, Some((Phase::Running, None)));
+        assert_eq!(
+            deployer_step(view(Phase::Pending), Some((&p, true))).next,
+            Some((Phase::Running, None))
+        );
         let p = pod("Succeeded");
-        assert_eq!(deployer_step(view(Phase::Running), Some((&p, true))).next, Some((Phase::Complete, None)));
+        assert_eq!(
+            deployer_step(view(Phase::Running), Some((&p, true))).next,
+            Some((Phase::Complete, None))
+        );
         let p = pod("Failed");
-        assert_eq!(deployer_step(view(Phase::Running), Some((&p, true))).next, Some((Phase::Failed, None)));
+        assert_eq!(
+            deployer_step(view(Phase::Running), Some((&p, true))).next,
+            Some((Phase::Failed, None))
+        );
         // Never backwards, never out of a terminal phase.
         let p = pod("Pending");
-        assert_eq!(deployer_step(view(Phase::Running), Some((&p, true))).next, None);
+        assert_eq!(
+            deployer_step(view(Phase::Running), Some((&p, true))).next,
+            None
+        );
         let p = pod("Running");
-        assert_eq!(deployer_step(view(Phase::Complete), Some((&p, true))), DeployerStep::default());
-        assert_eq!(deployer_step(view(Phase::Failed), Some((&p, true))), DeployerStep::default());
+        assert_eq!(
+            deployer_step(view(Phase::Complete), Some((&p, true))),
+            DeployerStep::default()
+        );
+        assert_eq!(
+            deployer_step(view(Phase::Failed), Some((&p, true))),
+            DeployerStep::default()
+        );
     }
 
     #[test]
     fn pod_gone_unrelated_timeout_ignore() {
-        assert_eq!(deployer_step(view(Phase::Running), None).next, Some((Phase::Failed, Some("deployer pod no longer exists"))));
+        assert_eq!(
+            deployer_step(view(Phase::Running), None).next,
+            Some((Phase::Failed, Some("deployer pod no longer exists")))
+        );
         let p = pod("Running");
         assert_eq!(
             deployer_step(view(Phase::New), Some((&p, false))).next,
-            Some((Phase::Failed, Some("unrelated pod with the same name as this deployment is already running")))
+            Some((
+                Phase::Failed,
+                Some("unrelated pod with the same name as this deployment is already running")
+            ))
         );
-        let old = RcView { age_seconds: 700, ..view(Phase::New) };
-        assert_eq!(deployer_step(old, None).next, Some((Phase::Failed, Some("unable to create deployer pod"))));
-        let ignored = RcView { ignore_pod: true, ..view(Phase::New) };
+        let old = RcView {
+            age_seconds: 700,
+            ..view(Phase::New)
+        };
+        assert_eq!(
+            deployer_step(old, None).next,
+            Some((Phase::Failed, Some("unable to create deployer pod")))
+        );
+        let ignored = RcView {
+            ignore_pod: true,
+            ..view(Phase::New)
+        };
         assert_eq!(deployer_step(ignored, None), DeployerStep::default());
     }
 
     #[test]
     fn cancellation_deletes_pods_then_fails() {
         let p = pod("Running");
-        let running = RcView { cancelled: true, has_pods: true, ..view(Phase::Running) };
-        assert_eq!(deployer_step(running, Some((&p, true))), DeployerStep { delete_pods: true, ..Default::default() });
-        let gone = RcView { has_pods: false, ..running };
+        let running = RcView {
+            cancelled: true,
+            has_pods: true,
+            ..view(Phase::Running)
+        };
+        assert_eq!(
+            deployer_step(running, Some((&p, true))),
+            DeployerStep {
+                delete_pods: true,
+                ..Default::default()
+            }
+        );
+        let gone = RcView {
+            has_pods: false,
+            ..running
+        };
         assert_eq!(deployer_step(gone, None).next, Some((Phase::Failed, None)));
-        let failed = RcView { phase: Phase::Failed, ..running };
-        assert!(deployer_step(failed, None).delete_pods, "late hook pods are removed");
+        let failed = RcView {
+            phase: Phase::Failed,
+            ..running
+        };
+        assert!(
+            deployer_step(failed, None).delete_pods,
+            "late hook pods are removed"
+        );
     }
 
     #[test]
