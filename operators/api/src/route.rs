@@ -16,7 +16,9 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// Host and subdomain pattern of OpenShift's Route CRD (DNS-1123 labels joined by dots).
-pub const HOST_PATTERN: &str = r"^([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]{0,61}[a-zA-Z0-9]))*$";
+/// An empty value is allowed: it means "generate one", as OpenShift's API server did (templates
+/// commonly default `host: ${APPLICATION_DOMAIN}` to `""`).
+pub const HOST_PATTERN: &str = r"^(|([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]{0,61}[a-zA-Z0-9]))*)$";
 
 /// Termination values of `spec.tls.termination`.
 pub const TERMINATIONS: [&str; 3] = ["edge", "reencrypt", "passthrough"];
@@ -61,9 +63,9 @@ pub struct RouteSpec {
     #[schemars(length(max = 253), regex(pattern = HOST_PATTERN))]
     pub subdomain: Option<String>,
 
-    /// Path prefix the router matches, starting with `/`.
+    /// Path prefix the router matches, starting with `/` (empty means every path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^/"))]
+    #[schemars(regex(pattern = "^(/|$)"))]
     #[x_kube(validation = Rule::new("!self.contains('#') && !self.contains(' ')").message("spec.path must not contain '#' or spaces"))]
     pub path: Option<String>,
 
