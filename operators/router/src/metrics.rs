@@ -1,0 +1,125 @@
+//! Router metrics, with bounded labels: the route label is `<namespace>/<name>` of an admitted
+//! route (or `none` when no route matched), codes are classes (`2xx`…), error kinds are a fixed
+//! set ([`UpstreamError::kind`](crate::proxy::UpstreamError::kind)).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of request counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `<namespace>/<name>` or `none`.
+    pub route: String,
+    /// `1xx` … `5xx`.
+    pub code: &'static str,
+}
+
+/// Labels of per-route series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// `<namespace>/<name>` or `none`.
+    pub route: String,
+}
+
+/// Labels of upstream errors.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// `<namespace>/<name>`.
+    pub route: String,
+    /// Error kind.
+    pub kind: &'static str,
+}
+
+/// Labels of status writes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok`, `conflict` or `error`.
+    pub result: &'static str,
+}
+
+/// Every metric of the router.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Requests answered, by route and code class.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request latency until response headers, by route.
+    pub latency: Family<RouteLabels, Histogram>,
+    /// Failures talking to backends, by route and kind.
+    pub upstream_errors: Family<ErrorLabels, Counter>,
+    /// Routes in the current table.
+    pub routes: Gauge,
+    /// Table rebuilds.
+    pub rebuilds: Counter,
+    /// Status writes by result.
+    pub status_writes: Family<ResultLabels, Counter>,
+    /// Open client connections (HTTP, HTTPS and passthrough).
+    pub connections: Gauge,
+}
+
+impl Metrics {
+    /// Registers everything under `outrigger_router_`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    10.0, 30.0,
+                ])
+            }),
+            upstream_errors: Family::default(),
+            routes: Gauge::default(),
+            rebuilds: Counter::default(),
+            status_writes: Family::default(),
+            connections: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("outrigger_router");
+        r.register(
+            "requests",
+            "Requests answered, by route and status class",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time to response headers, by route",
+            m.latency.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Failures talking to backends, by route and kind",
+            m.upstream_errors.clone(),
+        );
+        r.register("routes", "Routes in the routing table", m.routes.clone());
+        r.register(
+            "table_rebuilds",
+            "Routing table rebuilds",
+            m.rebuilds.clone(),
+        );
+        r.register(
+            "status_writes",
+            "Route status writes, by result",
+            m.status_writes.clone(),
+        );
+        r.register(
+            "connections",
+            "Open client connections",
+            m.connections.clone(),
+        );
+        m
+    }
+}
+
+/// `2xx` and friends.
+pub fn code_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
