@@ -1,10 +1,11 @@
 //! Outrigger's CRDs are installed, and the shared corpus of real OpenShift manifests passes the
 //! API server's validation (`kubectl apply --server-side --dry-run=server`).
 //!
-//! COORDINATION (marked on purpose): the corpus walk below is a stop-gap. Once
-//! `outrigger_api::manifest` exposes the corpus/manifest reader (lenient parsing, legacy
-//! `apiVersion: v1` mapping, List/Template handling), replace `corpus_objects` with it so this
-//! test and the compatibility tests read the corpus the same way.
+//! The corpus is read with `outrigger_api::manifest` (the same reader the compatibility tests
+//! use): Lists expanded, legacy `apiVersion`s mapped to their groups, nulls and empty timestamps
+//! dropped. Each object of an OpenShift kind is typed and written back (`parse` + `to_value`), which
+//! prunes fields OpenShift's schema does not have, as OpenShift's API server did on create;
+//! server-side apply would otherwise reject them outright ("field not declared in schema").
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail, ensure};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
+use outrigger_api::manifest;
 use outrigger_e2e::{Env, corpus_dir, parse_documents, project_root, run, wait_for};
 use serde_json::Value;
 
@@ -93,72 +95,85 @@ fn index_tags() -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// Stop-gap corpus reader (see the module docs): YAML parser for every file (JSON is YAML),
-/// `List` expanded, legacy `apiVersion: v1` mapped to `<group>/v1` for OpenShift kinds,
-/// server-owned metadata dropped. Files tagged `negative:` are skipped (they must be rejected).
-fn corpus_objects() -> Result<(Vec<CorpusFile>, Vec<String>)> {
+/// Every corpus object of an OpenShift kind, as Outrigger would store it. Files tagged
+/// `negative:` are skipped (they must be rejected); objects inside Templates travel with their
+/// Template; an object the reader rejects is a failure unless its file is tagged `quirk:`.
+fn corpus_objects() -> Result<(Vec<CorpusFile>, Vec<String>, Vec<String>)> {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
+    let mut reader_failures = Vec::new();
     for (rel, features) in index_tags()? {
         if features.split(',').any(|f| f.starts_with("negative:")) {
             skipped.push(format!("{rel}: tagged negative"));
             continue;
         }
+        let quirky = features.split(',').any(|f| f.starts_with("quirk:"));
         let path = corpus_dir().join(&rel);
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let docs = match parse_documents(&text) {
-            Ok(d) => d,
+        let located = match manifest::objects(&rel, &text) {
+            Ok(l) => l,
+            Err(e) if quirky => {
+                skipped.push(format!("{rel} (quirk): {e}"));
+                continue;
+            }
             Err(e) => {
-                // Lenient reading of quirky files is the manifest reader's job (COORDINATION).
-                skipped.push(format!("{rel}: not parsed by the stop-gap reader ({e})"));
+                reader_failures.push(e.to_string());
                 continue;
             }
         };
         let mut objects = Vec::new();
-        for doc in docs {
-            let items = if doc["kind"] == "List" {
-                doc["items"].as_array().cloned().unwrap_or_default()
-            } else {
-                vec![doc]
-            };
-            for mut obj in items {
-                let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
-                let Some((_, group)) = KINDS.iter().find(|(k, _)| *k == kind) else { continue };
-                let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_owned();
-                match api_version.as_str() {
-                    "v1" => obj["apiVersion"] = Value::from(format!("{group}/v1")),
-                    v if v == format!("{group}/v1") => {}
-                    other => {
-                        skipped.push(format!("{rel}: {kind} with apiVersion {other:?}"));
-                        continue;
-                    }
-                }
-                if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                    for k in ["namespace", "resourceVersion", "uid", "selfLink", "generation", "managedFields"] {
-                        meta.remove(k);
-                    }
-                }
-                if obj["metadata"]["name"].as_str().is_none_or(str::is_empty) {
-                    skipped.push(format!("{rel}: {kind} without metadata.name"));
+        for obj in located.iter().filter(|o| !o.in_template()) {
+            let typed = match manifest::parse(obj) {
+                Ok(Some(t)) => t,
+                Ok(None) => continue, // not an OpenShift kind (Service, Secret, ...)
+                // OpenShift kinds a custom resource cannot serve (ImageStreamTag, Image,
+                // authorization.openshift.io, ...): rejected by design, with a message
+                Err(e @ manifest::ManifestError::Kind { .. }) => {
+                    skipped.push(format!("not storable by design: {e}"));
                     continue;
                 }
-                objects.push(obj);
+                Err(e) if quirky => {
+                    skipped.push(format!("{rel} (quirk): {e}"));
+                    continue;
+                }
+                Err(e) => {
+                    reader_failures.push(e.to_string());
+                    continue;
+                }
+            };
+            if !KINDS.iter().any(|(k, _)| *k == typed.kind()) {
+                skipped.push(format!("{rel}: {} (kind not in this test)", obj.describe()));
+                continue;
             }
+            let mut value = typed.to_value()?;
+            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in ["namespace", "resourceVersion", "uid", "selfLink", "generation", "managedFields"] {
+                    meta.remove(k);
+                }
+            }
+            if value["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+                skipped.push(format!("{rel}: {} without metadata.name", obj.describe()));
+                continue;
+            }
+            objects.push(value);
         }
         if !objects.is_empty() {
             files.push(CorpusFile { path, objects });
         }
     }
-    Ok((files, skipped))
+    Ok((files, skipped, reader_failures))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_objects_pass_server_side_dry_run() {
     run("corpus-dry-run", |env: Env| async move {
         ensure!(!crd_files()?.is_empty(), "charts/outrigger/crds/ is empty: no CRDs to validate against");
-        let (files, skipped) = corpus_objects()?;
+        let (files, skipped, reader_failures) = corpus_objects()?;
         for s in &skipped {
             eprintln!("skipped: {s}");
+        }
+        for f in &reader_failures {
+            eprintln!("reader rejected: {f}");
         }
         let tmp = std::env::temp_dir().join(format!("outrigger-e2e-{}", env.namespace));
         std::fs::create_dir_all(&tmp)?;
@@ -204,6 +219,11 @@ async fn corpus_objects_pass_server_side_dry_run() {
             failures.len()
         );
         ensure!(failures.is_empty(), "corpus objects rejected by the API server:\n{}", failures.join("\n\n"));
+        ensure!(
+            reader_failures.is_empty(),
+            "corpus objects rejected by outrigger_api::manifest:\n{}",
+            reader_failures.join("\n")
+        );
         ensure!(count > 0, "no corpus objects found under {}", corpus_dir().display());
         Ok(())
     })
