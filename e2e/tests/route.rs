@@ -1,0 +1,440 @@
+//! Routes through Outrigger's router (operators/router) on the local cluster.
+//!
+//! The router runs in `outrigger-system` with hostNetwork on 127.0.0.1; its addresses come from
+//! the annotations of its Service (`outrigger.io/router-http` / `-https`), the same ones
+//! `hack/cluster status` prints. Every request of these tests goes to that loopback address;
+//! the load test is bounded in time and concurrency.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use outrigger_api::route::Route;
+use outrigger_e2e::{Env, corpus_dir, parse_documents, run, wait_for};
+
+const ROUTER_NAMESPACE: &str = "outrigger-system";
+const ROUTER_NAME: &str = "default";
+
+struct Router {
+    http: SocketAddr,
+    https: SocketAddr,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+/// The router's host addresses from its Service's annotations.
+async fn router(env: &Env) -> Result<Router> {
+    let svcs: Api<Service> = Api::namespaced(env.client.clone(), ROUTER_NAMESPACE);
+    let list = svcs
+        .list(&kube::api::ListParams::default().labels("app.kubernetes.io/component=router"))
+        .await?;
+    let ann = list
+        .items
+        .first()
+        .and_then(|s| s.metadata.annotations.clone())
+        .context("no router Service in outrigger-system (is the chart installed with router.enabled?)")?;
+    let addr = |k: &str| -> Result<SocketAddr> {
+        ann.get(k).with_context(|| format!("router Service lacks annotation {k}"))?.parse().context(k.to_string())
+    };
+    let (http, https) = (addr("outrigger.io/router-http")?, addr("outrigger.io/router-https")?);
+    ensure!(http.ip().is_loopback() && https.ip().is_loopback(), "router is not on loopback: {http} {https}");
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(c);
+    Ok(Router { http, https, client })
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+    headers: http::HeaderMap,
+}
+
+impl Router {
+    async fn get(&self, host: &str, path: &str) -> Result<Reply> {
+        let req = http::Request::builder()
+            .uri(format!("http://{}{path}", self.http))
+            .header("host", host)
+            .body(Empty::<Bytes>::new())?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .context("request timed out")??;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok(Reply { status, body: String::from_utf8_lossy(&body).trim().to_string(), headers })
+    }
+
+    /// HTTPS through curl (SNI via --resolve, certificate not verified: the router's default
+    /// certificate is self-signed). Returns (status, body, http version).
+    fn curl_https(&self, host: &str, path: &str) -> Result<(u16, String, String)> {
+        let out = Command::new("curl")
+            .args(["-sk", "--max-time", "10", "--resolve"])
+            .arg(format!("{host}:{}:{}", self.https.port(), self.https.ip()))
+            .args(["-w", "\n%{http_code} %{http_version}"])
+            .arg(format!("https://{host}:{}{path}", self.https.port()))
+            .output()
+            .context("running curl")?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, tail) = text.rsplit_once('\n').ok_or_else(|| anyhow!("curl printed {text:?}"))?;
+        let (code, version) = tail.split_once(' ').ok_or_else(|| anyhow!("curl printed {text:?}"))?;
+        Ok((code.parse()?, body.trim().to_string(), version.to_string()))
+    }
+
+    /// Waits until `host` + `path` answers with `body` (the hello pods answer 200 on `/` and
+    /// their page with 404 on every other path, so only the body tells who answered).
+    async fn wait_body(&self, host: &str, path: &str, body: &str) -> Result<()> {
+        wait_for(&format!("{host}{path} to answer {body:?}"), Duration::from_secs(60), || async {
+            let r = self.get(host, path).await?;
+            Ok(r.status != 503 && r.body == body)
+        })
+        .await
+    }
+}
+
+/// A Deployment of the hello image answering `response`, and a Service `name` in front of it.
+fn hello(name: &str, response: &str, replicas: u32) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: hello
+        image: docker.io/openshift/hello-openshift:latest
+        env: [{{name: RESPONSE, value: "{response}"}}]
+        ports: [{{containerPort: 8080, name: http}}]
+        readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+"#
+    )
+}
+
+async fn wait_ready(env: &Env, deployment: &str) -> Result<()> {
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = env.api();
+    wait_for(&format!("deployment {deployment} ready"), Duration::from_secs(120), || {
+        let api = api.clone();
+        async move {
+            let d = api.get(deployment).await?;
+            let want = d.spec.replicas.unwrap_or(1);
+            Ok(d.status.and_then(|s| s.ready_replicas).unwrap_or(0) == want)
+        }
+    })
+    .await
+}
+
+/// This router's `status.ingress` entry of a route.
+async fn ingress(env: &Env, name: &str) -> Result<Option<outrigger_api::route::RouteIngress>> {
+    let r: Route = env.api::<Route>().get(name).await?;
+    Ok(r.status
+        .and_then(|s| s.ingress)
+        .and_then(|l| l.into_iter().find(|i| i.router_name.as_deref() == Some(ROUTER_NAME))))
+}
+
+/// (host, status, reason, message) of this router's Admitted condition.
+async fn admitted(env: &Env, name: &str) -> Result<Option<(String, String, String, String)>> {
+    let Some(i) = ingress(env, name).await? else { return Ok(None) };
+    let c = i.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "Admitted");
+    Ok(c.map(|c| {
+        (i.host.unwrap_or_default(), c.status, c.reason.unwrap_or_default(), c.message.unwrap_or_default())
+    }))
+}
+
+/// Waits for the Admitted condition of this router to have `status`; returns (host, reason, message).
+async fn wait_admitted(env: &Env, name: &str, status: &str) -> Result<(String, String, String)> {
+    wait_for(&format!("route {name} Admitted={status}"), Duration::from_secs(30), || async {
+        Ok(admitted(env, name).await?.is_some_and(|(_, s, _, _)| s == status))
+    })
+    .await?;
+    let (host, _, reason, message) = admitted(env, name).await?.context("condition vanished")?;
+    Ok((host, reason, message))
+}
+
+#[tokio::test]
+async fn http_by_host_and_path() {
+    run("route-host-path", |env| async move {
+        let r = router(&env).await?;
+        let host = format!("web-{}.example.test", env.namespace);
+        env.apply_yaml(&(hello("root", "from-root", 1) + "---" + &hello("api", "from-api", 1))).await?;
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: root}}
+spec: {{host: {host}, to: {{kind: Service, name: root}}}}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: api}}
+spec: {{host: {host}, path: /api, to: {{kind: Service, name: api}}, port: {{targetPort: http}}}}
+"#
+        ))
+        .await?;
+        wait_ready(&env, "root").await?;
+        wait_ready(&env, "api").await?;
+        let (admitted_host, _, _) = wait_admitted(&env, "root", "True").await?;
+        assert_eq!(admitted_host, host);
+        wait_admitted(&env, "api", "True").await?;
+        r.wait_body(&host, "/", "from-root").await?;
+        r.wait_body(&host, "/api", "from-api").await?;
+        assert_eq!(r.get(&host, "/api/v1/things").await?.body, "from-api");
+        assert_eq!(r.get(&host, "/apiary").await?.body, "from-root", "/api must not match /apiary");
+        assert_eq!(r.get(&format!("nothing-{}.example.test", env.namespace), "/").await?.status, 503);
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn edge_with_redirect_and_generated_host() {
+    run("route-edge-redirect", |env| async move {
+        let r = router(&env).await?;
+        env.apply_yaml(&hello("web", "secure-hello", 1)).await?;
+        env.apply_yaml(
+            r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata:
+  name: secure
+  annotations: {haproxy.router.openshift.io/hsts_header: "max-age=3600"}
+spec:
+  to: {kind: Service, name: web}
+  tls: {termination: Edge, insecureEdgeTerminationPolicy: Redirect}
+"#,
+        )
+        .await?;
+        wait_ready(&env, "web").await?;
+        let (host, _, _) = wait_admitted(&env, "secure", "True").await?;
+        assert!(host.starts_with(&format!("secure-{}.", env.namespace)), "generated host {host}");
+        wait_for("https answers", Duration::from_secs(60), || async {
+            Ok(r.curl_https(&host, "/").map(|(c, b, _)| c == 200 && b == "secure-hello").unwrap_or(false))
+        })
+        .await?;
+        let plain = r.get(&host, "/some/path?x=1").await?;
+        assert_eq!(plain.status, 302);
+        let location = plain.headers.get("location").context("no Location")?.to_str()?;
+        assert_eq!(location, format!("https://{host}:{}/some/path?x=1", r.https.port()));
+        let (code, body, version) = r.curl_https(&host, "/")?;
+        assert_eq!((code, body.as_str(), version.as_str()), (200, "secure-hello", "2"), "HTTP/2 over TLS via ALPN");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn conflicting_host_is_rejected() {
+    run("route-conflict", |env| async move {
+        let r = router(&env).await?;
+        let host = format!("claimed-{}.example.test", env.namespace);
+        env.apply_yaml(&hello("first", "first", 1)).await?;
+        let route = |name: &str| {
+            format!(
+                "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {{name: {name}}}\nspec: {{host: {host}, to: {{name: first}}}}\n"
+            )
+        };
+        env.apply_yaml(&route("older")).await?;
+        wait_admitted(&env, "older", "True").await?;
+        // creation timestamps have second granularity: make sure the second one is younger
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        env.apply_yaml(&route("newer")).await?;
+        let (h, reason, message) = wait_admitted(&env, "newer", "False").await?;
+        assert_eq!(h, host);
+        assert_eq!(reason, "HostAlreadyClaimed");
+        assert_eq!(message, format!("route older already exposes {host} and is older"));
+        wait_ready(&env, "first").await?;
+        r.wait_body(&host, "/", "first").await?;
+        // the owner goes away: the newer route takes over
+        env.api::<Route>().delete("older", &Default::default()).await?;
+        wait_admitted(&env, "newer", "True").await?;
+        r.wait_body(&host, "/", "first").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn weighted_80_20() {
+    run("route-weighted", |env| async move {
+        let r = router(&env).await?;
+        let host = format!("ab-{}.example.test", env.namespace);
+        env.apply_yaml(&(hello("svc-a", "a", 2) + "---" + &hello("svc-b", "b", 1))).await?;
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: ab}}
+spec:
+  host: {host}
+  to: {{kind: Service, name: svc-a, weight: 80}}
+  alternateBackends: [{{kind: Service, name: svc-b, weight: 20}}]
+"#
+        ))
+        .await?;
+        wait_ready(&env, "svc-a").await?;
+        wait_ready(&env, "svc-b").await?;
+        wait_admitted(&env, "ab", "True").await?;
+        wait_for("both backends reachable", Duration::from_secs(60), || async {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..50 {
+                seen.insert(r.get(&host, "/").await?.body);
+            }
+            Ok(seen.len() == 2)
+        })
+        .await?;
+        let n = 2000;
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for _ in 0..n {
+            let reply = r.get(&host, "/").await?;
+            ensure!(reply.status == 200, "status {}", reply.status);
+            *counts.entry(reply.body).or_default() += 1;
+        }
+        let b = f64::from(counts.get("b").copied().unwrap_or(0)) / f64::from(n);
+        eprintln!("weighted 80/20 over {n} requests: {counts:?} (b = {:.1}%)", b * 100.0);
+        ensure!((0.17..=0.23).contains(&b), "share of b {b:.3} not within 20% ± 3%: {counts:?}");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn corpus_route_applied_unchanged() {
+    run("route-corpus", |env| async move {
+        let r = router(&env).await?;
+        let path = corpus_dir()
+            .join("argoproj-labs__rollouts-plugin-trafficrouter-openshift")
+            .join("tests__data__multiple_routes.yaml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        // the Services and Routes exactly as written (the Rollout needs Argo Rollouts, not here)
+        let docs: Vec<serde_json::Value> =
+            parse_documents(&text)?.into_iter().filter(|d| d["kind"] == "Service" || d["kind"] == "Route").collect();
+        ensure!(docs.len() == 4, "expected 2 Services and 2 Routes in {}", path.display());
+        env.apply_documents(docs, false).await?;
+        // pods for the Services' selector (app: rollouts-demo) with a port named http
+        env.apply_yaml(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: rollouts-demo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: rollouts-demo}}
+  template:
+    metadata: {labels: {app: rollouts-demo}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: hello
+        image: docker.io/openshift/hello-openshift:latest
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+"#,
+        )
+        .await?;
+        wait_ready(&env, "rollouts-demo").await?;
+        for name in ["rollouts-demo-prod", "rollouts-demo-stage"] {
+            let (host, _, _) = wait_admitted(&env, name, "True").await?;
+            assert!(host.starts_with(&format!("{name}-{}.", env.namespace)), "{host}");
+            r.wait_body(&host, "/", "Hello OpenShift!").await?;
+            let reply = r.get(&host, "/").await?;
+            assert!(reply.headers.get("set-cookie").is_none(), "disable_cookies honoured");
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// Bounded load (4 workers, loopback) while the route is switched between backends several
+/// times; every request must succeed.
+#[tokio::test]
+async fn route_change_under_load_drops_nothing() {
+    run("route-change-load", |env| async move {
+        let r = Arc::new(router(&env).await?);
+        let host = format!("live-{}.example.test", env.namespace);
+        env.apply_yaml(&(hello("blue", "blue", 2) + "---" + &hello("green", "green", 2))).await?;
+        let route = |to: &str, alt: Option<(&str, u32)>| {
+            let alt = alt.map_or(String::new(), |(n, w)| {
+                format!("  alternateBackends: [{{kind: Service, name: {n}, weight: {w}}}]\n")
+            });
+            format!(
+                "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {{name: live}}\nspec:\n  host: {host}\n  to: {{kind: Service, name: {to}, weight: 100}}\n{alt}"
+            )
+        };
+        env.apply_yaml(&route("blue", None)).await?;
+        wait_ready(&env, "blue").await?;
+        wait_ready(&env, "green").await?;
+        r.wait_body(&host, "/", "blue").await?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut workers = Vec::new();
+        for _ in 0..4 {
+            let (r, stop, ok, failed, seen, host) =
+                (r.clone(), stop.clone(), ok.clone(), failed.clone(), seen.clone(), host.clone());
+            workers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match r.get(&host, "/").await {
+                        Ok(reply) if reply.status == 200 => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            *seen.lock().unwrap_or_else(|e| e.into_inner()).entry(reply.body).or_default() += 1;
+                        }
+                        Ok(reply) => failed.lock().unwrap_or_else(|e| e.into_inner()).push(format!("status {}", reply.status)),
+                        Err(e) => failed.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{e:#}")),
+                    }
+                }
+            }));
+        }
+        let phase = Duration::from_secs(3);
+        tokio::time::sleep(phase).await;
+        env.apply_yaml(&route("green", None)).await?; // switch
+        tokio::time::sleep(phase).await;
+        env.apply_yaml(&route("green", Some(("blue", 100)))).await?; // split
+        tokio::time::sleep(phase).await;
+        env.apply_yaml(&route("blue", Some(("green", 0)))).await?; // back, green weight 0
+        tokio::time::sleep(phase).await;
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.await?;
+        }
+        let failed = failed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let ok = ok.load(Ordering::Relaxed);
+        eprintln!("route change under load: {ok} ok, {} failed, bodies {seen:?}", failed.len());
+        if !failed.is_empty() {
+            bail!("{} failed requests, first: {:?}", failed.len(), &failed[..failed.len().min(5)]);
+        }
+        ensure!(ok > 100, "too few requests ({ok})");
+        ensure!(seen.contains_key("blue") && seen.contains_key("green"), "both backends served: {seen:?}");
+        // the last phase is blue only
+        for _ in 0..20 {
+            assert_eq!(r.get(&host, "/").await?.body, "blue");
+        }
+        Ok(())
+    })
+    .await;
+}
