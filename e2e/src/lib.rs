@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{Discovery, Scope};
 use kube::{Client, Config, ResourceExt as _};
@@ -147,17 +149,27 @@ where
     };
     let namespace = create_namespace(&client, name).await?;
     eprintln!("e2e test {name}: namespace {namespace}");
-    let env = Env { client, namespace, kubeconfig };
+    let env = Env {
+        client,
+        namespace,
+        kubeconfig,
+    };
     let started = Instant::now();
     let outcome = tokio::spawn(body(env.clone())).await;
     let result = match outcome {
         Ok(r) => r,
-        Err(join) if join.is_panic() => Err(anyhow!("test body panicked: {}", panic_message(join.into_panic()))),
+        Err(join) if join.is_panic() => Err(anyhow!(
+            "test body panicked: {}",
+            panic_message(join.into_panic())
+        )),
         Err(join) => Err(anyhow!("test body was cancelled: {join}")),
     };
     match result {
         Ok(()) => {
-            eprintln!("e2e test {name}: passed in {:.1}s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "e2e test {name}: passed in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
             env.delete_namespace().await;
             Ok(())
         }
@@ -186,7 +198,13 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 fn namespace_name(test: &str) -> String {
     let clean: String = test
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let clean = clean.trim_matches('-');
     let nanos = std::time::SystemTime::now()
@@ -195,7 +213,10 @@ fn namespace_name(test: &str) -> String {
         .unwrap_or(0);
     let suffix = format!("{:05x}", nanos & 0xfffff);
     let max = 63 - "e2e-".len() - 1 - suffix.len();
-    format!("e2e-{}-{suffix}", &clean[..clean.len().min(max)].trim_end_matches('-'))
+    format!(
+        "e2e-{}-{suffix}",
+        &clean[..clean.len().min(max)].trim_end_matches('-')
+    )
 }
 
 async fn create_namespace(client: &Client, test: &str) -> Result<String> {
@@ -210,7 +231,8 @@ async fn create_namespace(client: &Client, test: &str) -> Result<String> {
         .await
         .with_context(|| format!("creating namespace {name}"))?;
     // The service account controller fills in "default" shortly after; pods need it.
-    let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &name);
+    let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), &name);
     wait_for("service account default", Duration::from_secs(30), || {
         let sa = sa.clone();
         async move { Ok(sa.get_opt("default").await?.is_some()) }
@@ -274,23 +296,33 @@ impl Env {
 
     /// Like [`Env::apply_yaml`] for a file.
     pub async fn apply_file(&self, path: &Path) -> Result<Vec<DynamicObject>> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        self.apply_yaml(&text).await.with_context(|| format!("applying {}", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        self.apply_yaml(&text)
+            .await
+            .with_context(|| format!("applying {}", path.display()))
     }
 
     /// Server-side applies documents (`dry_run`: server-side dry run only).
-    pub async fn apply_documents(&self, docs: Vec<serde_json::Value>, dry_run: bool) -> Result<Vec<DynamicObject>> {
+    pub async fn apply_documents(
+        &self,
+        docs: Vec<serde_json::Value>,
+        dry_run: bool,
+    ) -> Result<Vec<DynamicObject>> {
         let discovery = Discovery::new(self.client.clone()).run().await?;
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = dry_run;
         let mut applied = Vec::new();
         for doc in docs {
             let obj: DynamicObject = serde_json::from_value(doc)?;
-            let tm = obj.types.clone().ok_or_else(|| anyhow!("object without apiVersion/kind"))?;
+            let tm = obj
+                .types
+                .clone()
+                .ok_or_else(|| anyhow!("object without apiVersion/kind"))?;
             let gvk = kube::api::GroupVersionKind::try_from(&tm)?;
-            let (ar, caps) = discovery
-                .resolve_gvk(&gvk)
-                .ok_or_else(|| anyhow!("the cluster does not serve {}/{}", tm.api_version, tm.kind))?;
+            let (ar, caps) = discovery.resolve_gvk(&gvk).ok_or_else(|| {
+                anyhow!("the cluster does not serve {}/{}", tm.api_version, tm.kind)
+            })?;
             let name = obj.name_any();
             let api: Api<DynamicObject> = match caps.scope {
                 Scope::Namespaced => {
@@ -326,15 +358,22 @@ impl Env {
             Scope::Namespaced => Api::namespaced_with(self.client.clone(), &self.namespace, &ar),
             Scope::Cluster => Api::all_with(self.client.clone(), &ar),
         };
-        wait_for(&format!("{kind} {name} condition {cond_type}=True"), timeout, || {
-            let api = api.clone();
-            async move {
-                let obj = api.get(name).await?;
-                Ok(obj.data["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == cond_type && c["status"] == "True")))
-            }
-        })
+        wait_for(
+            &format!("{kind} {name} condition {cond_type}=True"),
+            timeout,
+            || {
+                let api = api.clone();
+                async move {
+                    let obj = api.get(name).await?;
+                    Ok(obj.data["status"]["conditions"]
+                        .as_array()
+                        .is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["type"] == cond_type && c["status"] == "True")
+                        }))
+                }
+            },
+        )
         .await?;
         Ok(api.get(name).await?)
     }
@@ -415,19 +454,28 @@ impl Env {
 
     /// kubectl with its raw output (exit status not checked).
     pub fn kubectl_output(&self, args: &[&str]) -> Result<Output> {
-        self.kubectl_command(args).output().context("running kubectl")
+        self.kubectl_command(args)
+            .output()
+            .context("running kubectl")
     }
 
     /// A kubectl command ready to spawn (for long-running ones like `port-forward`).
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(kubectl_binary());
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("-n").arg(&self.namespace).args(args);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("-n")
+            .arg(&self.namespace)
+            .args(args);
         cmd
     }
 
     async fn delete_namespace(&self) {
         let api = Api::<Namespace>::all(self.client.clone());
-        if let Err(e) = api.delete(&self.namespace, &DeleteParams::background()).await {
+        if let Err(e) = api
+            .delete(&self.namespace, &DeleteParams::background())
+            .await
+        {
             eprintln!("warning: deleting namespace {}: {e}", self.namespace);
         }
     }
@@ -438,7 +486,12 @@ impl Env {
         match self.api::<Event>().list(&ListParams::default()).await {
             Ok(list) => {
                 let mut events = list.items;
-                events.sort_by_key(|e| e.last_timestamp.clone().or(e.first_timestamp.clone()).map(|t| t.0));
+                events.sort_by_key(|e| {
+                    e.last_timestamp
+                        .clone()
+                        .or(e.first_timestamp.clone())
+                        .map(|t| t.0)
+                });
                 for e in events {
                     eprintln!(
                         "{} {}/{} {}: {}",
@@ -461,7 +514,11 @@ impl Env {
         };
         for pod in pods {
             let name = pod.name_any();
-            let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+            let phase = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default();
             let containers: Vec<String> = pod
                 .spec
                 .as_ref()
@@ -469,7 +526,11 @@ impl Env {
                 .unwrap_or_default();
             for c in containers {
                 eprintln!("---- pod {name} ({phase}) container {c} ----");
-                let lp = LogParams { container: Some(c.clone()), tail_lines: Some(200), ..LogParams::default() };
+                let lp = LogParams {
+                    container: Some(c.clone()),
+                    tail_lines: Some(200),
+                    ..LogParams::default()
+                };
                 match self.api::<Pod>().logs(&name, &lp).await {
                     Ok(log) => eprintln!("{}", log.trim_end()),
                     Err(e) => eprintln!("(no log: {e})"),
@@ -527,7 +588,11 @@ mod tests {
         let n = namespace_name("Some_Very/long test name that goes on and on and on and on and on");
         assert!(n.len() <= 63, "{n}");
         assert!(n.starts_with("e2e-some-very-long"), "{n}");
-        assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{n}");
+        assert!(
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{n}"
+        );
     }
 
     #[test]

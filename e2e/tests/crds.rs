@@ -52,22 +52,29 @@ async fn outrigger_crds_are_installed_and_established() {
         let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
         for file in files {
             for doc in parse_documents(&std::fs::read_to_string(&file)?)? {
-                let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                let name = doc["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 let source = file.display().to_string();
-                wait_for(&format!("CRD {name} Established"), Duration::from_secs(30), || {
-                    let (crds, name, source) = (crds.clone(), name.clone(), source.clone());
-                    async move {
-                        let Some(crd) = crds.get_opt(&name).await? else {
-                            bail!("CRD {name} (from {source}) is not installed");
-                        };
-                        Ok(crd
-                            .status
-                            .and_then(|s| s.conditions)
-                            .unwrap_or_default()
-                            .iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True"))
-                    }
-                })
+                wait_for(
+                    &format!("CRD {name} Established"),
+                    Duration::from_secs(30),
+                    || {
+                        let (crds, name, source) = (crds.clone(), name.clone(), source.clone());
+                        async move {
+                            let Some(crd) = crds.get_opt(&name).await? else {
+                                bail!("CRD {name} (from {source}) is not installed");
+                            };
+                            Ok(crd
+                                .status
+                                .and_then(|s| s.conditions)
+                                .unwrap_or_default()
+                                .iter()
+                                .any(|c| c.type_ == "Established" && c.status == "True"))
+                        }
+                    },
+                )
                 .await?;
             }
         }
@@ -90,7 +97,10 @@ fn index_tags() -> Result<Vec<(String, String)>> {
         .skip(1)
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('\t').collect();
-            Some((cols.first()?.to_string(), cols.get(6).copied().unwrap_or_default().to_owned()))
+            Some((
+                cols.first()?.to_string(),
+                cols.get(6).copied().unwrap_or_default().to_owned(),
+            ))
         })
         .collect())
 }
@@ -109,7 +119,8 @@ fn corpus_objects() -> Result<(Vec<CorpusFile>, Vec<String>, Vec<String>)> {
         }
         let quirky = features.split(',').any(|f| f.starts_with("quirk:"));
         let path = corpus_dir().join(&rel);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let located = match manifest::objects(&rel, &text) {
             Ok(l) => l,
             Err(e) if quirky => {
@@ -147,7 +158,14 @@ fn corpus_objects() -> Result<(Vec<CorpusFile>, Vec<String>, Vec<String>)> {
             }
             let mut value = typed.to_value()?;
             if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-                for k in ["namespace", "resourceVersion", "uid", "selfLink", "generation", "managedFields"] {
+                for k in [
+                    "namespace",
+                    "resourceVersion",
+                    "uid",
+                    "selfLink",
+                    "generation",
+                    "managedFields",
+                ] {
                     meta.remove(k);
                 }
             }
@@ -231,7 +249,14 @@ async fn corpus_objects_pass_server_side_dry_run() {
 }
 
 fn file_name(p: &Path) -> String {
-    let parent = p.parent().and_then(|d| d.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = p
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!("{parent}__{name}.yaml")
 }

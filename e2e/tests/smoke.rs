@@ -9,16 +9,26 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
-use outrigger_e2e::{Env, registry_address, HELLO_IMAGE, busybox_pod, run, wait_for};
+use outrigger_e2e::{Env, HELLO_IMAGE, busybox_pod, registry_address, run, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busybox_pod_runs_to_completion_and_its_log_is_readable() {
     run("busybox-completes", |env: Env| async move {
-        env.apply_documents(vec![busybox_pod("hello", "echo hello from busybox; echo line two")], false)
+        env.apply_documents(
+            vec![busybox_pod(
+                "hello",
+                "echo hello from busybox; echo line two",
+            )],
+            false,
+        )
+        .await?;
+        env.wait_pod_succeeded("hello", Duration::from_secs(120))
             .await?;
-        env.wait_pod_succeeded("hello", Duration::from_secs(120)).await?;
         let log = env.pod_logs("hello").await?;
-        ensure!(log == "hello from busybox\nline two\n", "unexpected log: {log:?}");
+        ensure!(
+            log == "hello from busybox\nline two\n",
+            "unexpected log: {log:?}"
+        );
         Ok(())
     })
     .await;
@@ -63,7 +73,11 @@ fn deployment_available(d: &Deployment) -> bool {
     d.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")))
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")
+            })
+        })
         && d.status.as_ref().and_then(|s| s.available_replicas) == Some(3)
 }
 
@@ -114,16 +128,30 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_exec_logs_follow_and_port_forward_work() {
     run("kubectl-streaming", |env: Env| async move {
-        env.apply_yaml(&SERVER_POD.replace("HELLO_IMAGE", HELLO_IMAGE)).await?;
+        env.apply_yaml(&SERVER_POD.replace("HELLO_IMAGE", HELLO_IMAGE))
+            .await?;
         let counter = "for i in 1 2 3 4 5; do echo tick $i; sleep 1; done";
-        env.apply_documents(vec![busybox_pod("ticker", counter)], false).await?;
-        env.wait_pod_ready("server", Duration::from_secs(120)).await?;
+        env.apply_documents(vec![busybox_pod("ticker", counter)], false)
+            .await?;
+        env.wait_pod_ready("server", Duration::from_secs(120))
+            .await?;
 
         // exec: stdout, exit status and stdin.
-        let out = env.kubectl(&["exec", "server", "--", "/bin/sh", "-c", "echo exec-ok; id -u"])?;
+        let out = env.kubectl(&[
+            "exec",
+            "server",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo exec-ok; id -u",
+        ])?;
         ensure!(out.starts_with("exec-ok\n"), "exec output {out:?}");
         let failed = env.kubectl_output(&["exec", "server", "--", "/bin/sh", "-c", "exit 3"])?;
-        ensure!(failed.status.code() == Some(3), "exec exit status {:?}", failed.status);
+        ensure!(
+            failed.status.code() == Some(3),
+            "exec exit status {:?}",
+            failed.status
+        );
         let mut child = env
             .kubectl_command(&["exec", "-i", "server", "--", "/bin/sh", "-c", "tr a-z A-Z"])
             .stdin(Stdio::piped())
@@ -144,7 +172,8 @@ async fn kubectl_exec_logs_follow_and_port_forward_work() {
         );
 
         // logs -f: follows the running container until it exits.
-        env.wait_pod_started("ticker", Duration::from_secs(60)).await?;
+        env.wait_pod_started("ticker", Duration::from_secs(60))
+            .await?;
         let logs = tokio::task::block_in_place(|| env.kubectl(&["logs", "-f", "ticker"]))?;
         let ticks: Vec<&str> = logs.lines().collect();
         ensure!(
@@ -154,8 +183,14 @@ async fn kubectl_exec_logs_follow_and_port_forward_work() {
 
         // port-forward: a random local port on 127.0.0.1 to the pod's 8080.
         let answer = tokio::task::block_in_place(|| port_forward_get(&env))?;
-        ensure!(answer.contains("200 OK"), "port-forward response {answer:?}");
-        ensure!(answer.contains("Hello OpenShift!"), "port-forward response {answer:?}");
+        ensure!(
+            answer.contains("200 OK"),
+            "port-forward response {answer:?}"
+        );
+        ensure!(
+            answer.contains("Hello OpenShift!"),
+            "port-forward response {answer:?}"
+        );
         Ok(())
     })
     .await;
@@ -164,7 +199,13 @@ async fn kubectl_exec_logs_follow_and_port_forward_work() {
 /// Runs `kubectl port-forward pod/server :8080`, sends one HTTP request through it.
 fn port_forward_get(env: &Env) -> Result<String> {
     let mut child = env
-        .kubectl_command(&["port-forward", "--address", "127.0.0.1", "pod/server", ":8080"])
+        .kubectl_command(&[
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            "pod/server",
+            ":8080",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -192,7 +233,9 @@ fn port_forward_get(env: &Env) -> Result<String> {
             match stream.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => answer.extend_from_slice(&buf[..n]),
-                Err(e) if !answer.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) if !answer.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    break;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -211,7 +254,8 @@ async fn busybox_image_name_resolves_through_the_mirror() {
         let mut pod = busybox_pod("mirrored", "echo mirrored");
         pod["spec"]["containers"][0]["image"] = serde_json::json!("busybox");
         env.apply_documents(vec![pod], false).await?;
-        env.wait_pod_succeeded("mirrored", Duration::from_secs(120)).await?;
+        env.wait_pod_succeeded("mirrored", Duration::from_secs(120))
+            .await?;
         ensure!(env.pod_logs("mirrored").await? == "mirrored\n");
         Ok(())
     })
@@ -223,13 +267,20 @@ async fn registry_answers_under_one_name_for_the_node_and_for_pods() {
     run("registry-one-name", |env: Env| async move {
         let registry = registry_address()?;
         // The node pulls by that name (image reference) and the pod reaches it by that name too.
-        let mut pod = busybox_pod("reg", &format!("timeout 5 wget -q -O- http://{registry}/v2/ && echo reachable"));
+        let mut pod = busybox_pod(
+            "reg",
+            &format!("timeout 5 wget -q -O- http://{registry}/v2/ && echo reachable"),
+        );
         pod["spec"]["containers"][0]["image"] =
             serde_json::json!(format!("{registry}/docker.io/library/busybox:1.36"));
         env.apply_documents(vec![pod], false).await?;
-        env.wait_pod_succeeded("reg", Duration::from_secs(120)).await?;
+        env.wait_pod_succeeded("reg", Duration::from_secs(120))
+            .await?;
         let log = env.pod_logs("reg").await?;
-        ensure!(log.trim_end().ends_with("reachable"), "pod could not reach {registry}: {log:?}");
+        ensure!(
+            log.trim_end().ends_with("reachable"),
+            "pod could not reach {registry}: {log:?}"
+        );
         Ok(())
     })
     .await;

@@ -37,7 +37,10 @@ fn main() {
     }
     // SAFETY: getpid has no preconditions.
     if unsafe { getpid() } != 1 {
-        let _ = writeln!(std::io::stderr(), "Warning: pause should be the first process");
+        let _ = writeln!(
+            std::io::stderr(),
+            "Warning: pause should be the first process"
+        );
     }
     // SAFETY: installing handlers that only call async-signal-safe functions.
     unsafe {
