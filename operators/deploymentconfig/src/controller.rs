@@ -672,6 +672,11 @@ pub async fn reconcile(obj: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<
 
     let rc_api: Api<ReplicationController> = Api::namespaced(ctx.client.clone(), &ns);
     let decision = decide::decide(&dc, &rcs)?;
+    if matches!(decision, Decision::Bump { .. } | Decision::CreateRc) && is_stale(&ctx, &dc).await?
+    {
+        // The cache lags behind our own last write: decide again on the fresh object.
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
     tracing::debug!(dc = %dc.name_any(), ?decision, "decided");
     let status_now;
     match decision {
@@ -812,6 +817,15 @@ pub async fn reconcile(obj: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<
         write_status(&ctx, &dc, &status).await?;
     }
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// True when the API server has a newer version of the DC than the (cached) one we decided on;
+/// bumping or creating from a stale view would start a rollout twice or from an old template.
+async fn is_stale(ctx: &Context, dc: &DeploymentConfig) -> Result<bool> {
+    let fresh = Api::<DeploymentConfig>::namespaced(ctx.client.clone(), &ns_of(dc)?)
+        .get(&dc.name_any())
+        .await?;
+    Ok(fresh.resource_version() != dc.resource_version())
 }
 
 async fn prune(ctx: &Context, dc: &DeploymentConfig, rcs: &[ReplicationController]) -> Result<()> {

@@ -187,13 +187,13 @@ pub fn decide(dc: &DeploymentConfig, rcs: &[ReplicationController]) -> Result<De
     if has_blank_image(dc) {
         return Ok(Decision::StatusOnly { observe: true });
     }
-    if latest == 0 || latest_rc.is_some() {
-        if let Some(details) = evaluate_triggers(dc, latest_rc)? {
-            return Ok(Decision::Bump {
-                latest_version: latest + 1,
-                details: Some(details),
-            });
-        }
+    if (latest == 0 || latest_rc.is_some())
+        && let Some(details) = evaluate_triggers(dc, latest_rc)?
+    {
+        return Ok(Decision::Bump {
+            latest_version: latest + 1,
+            details: Some(details),
+        });
     }
     match latest_rc {
         None if latest > 0 => Ok(Decision::CreateRc),

@@ -81,6 +81,16 @@ impl Error {
 /// Crate result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl outrigger_kit::error::ErrorCategory for Error {
+    fn category(&self) -> &'static str {
+        Error::category(self)
+    }
+
+    fn is_permanent(&self) -> bool {
+        Error::is_permanent(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,15 +115,5 @@ mod tests {
         );
         assert!(errs[0].is_permanent());
         assert!(!errs[2].is_permanent());
-    }
-}
-
-impl outrigger_kit::error::ErrorCategory for Error {
-    fn category(&self) -> &'static str {
-        Error::category(self)
-    }
-
-    fn is_permanent(&self) -> bool {
-        Error::is_permanent(self)
     }
 }

@@ -1,0 +1,538 @@
+//! DeploymentConfig end to end: the controller and deployer installed by the chart roll out real
+//! pods of the hello image. Needs `hack/cluster up` with the outrigger-deploymentconfig images.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, ensure};
+use outrigger_e2e::{Env, HELLO_IMAGE, run, wait_for};
+use serde_json::Value;
+
+fn dc_yaml(name: &str, strategy: &str, replicas: i32, env_value: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    app: {name}
+  strategy:
+{strategy}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: hello
+        image: {HELLO_IMAGE}
+        env:
+        - name: VERSION_MARK
+          value: "{env_value}"
+        ports:
+        - containerPort: 8080
+        readinessProbe:
+          httpGet: {{path: /, port: 8080}}
+          periodSeconds: 1
+"#
+    )
+}
+
+const ROLLING: &str = r#"    type: Rolling
+    rollingParams:
+      maxSurge: 1
+      maxUnavailable: 0
+      intervalSeconds: 1
+      updatePeriodSeconds: 1"#;
+
+fn get_json(env: &Env, args: &[&str]) -> Result<Value> {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let out = env.kubectl(&all)?;
+    serde_json::from_str(&out).with_context(|| format!("parsing kubectl get {args:?}"))
+}
+
+fn condition<'a>(dc: &'a Value, type_: &str) -> Option<&'a Value> {
+    dc["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// Waits until the DC's latest rollout is `version` and it finished (Complete or Failed);
+/// returns the final phase.
+async fn wait_rollout(env: &Env, dc: &str, version: i64, timeout: Duration) -> Result<String> {
+    let rc = format!("{dc}-{version}");
+    let mut phase = String::new();
+    wait_for(&format!("rollout {rc} to finish"), timeout, || {
+        let got = get_json(env, &["get", "rc", &rc]);
+        let p = got.map(|v| {
+            v["metadata"]["annotations"]["openshift.io/deployment.phase"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        });
+        let done = matches!(p.as_deref(), Ok("Complete") | Ok("Failed"));
+        if let Ok(p) = p {
+            phase = p;
+        }
+        async move { Ok(done) }
+    })
+    .await?;
+    Ok(phase)
+}
+
+async fn wait_dc<F: Fn(&Value) -> bool>(
+    env: &Env,
+    dc: &str,
+    what: &str,
+    timeout: Duration,
+    f: F,
+) -> Result<Value> {
+    let mut last = Value::Null;
+    wait_for(what, timeout, || {
+        let v = get_json(env, &["get", "dc", dc]);
+        let ok = v.as_ref().map(&f).unwrap_or(false);
+        if let Ok(v) = v {
+            last = v;
+        }
+        async move { Ok(ok) }
+    })
+    .await
+    .with_context(|| format!("last status: {}", last["status"]))?;
+    Ok(last)
+}
+
+fn rc_replicas(env: &Env, rc: &str) -> Result<i64> {
+    let v = get_json(env, &["get", "rc", rc])?;
+    v["spec"]["replicas"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("{rc} has no spec.replicas"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_rollout_becomes_available_and_config_change_rolls_version_two() {
+    run("dc-rolling", |env: Env| async move {
+        let started = Instant::now();
+        env.apply_yaml(&dc_yaml("hello", ROLLING, 2, "one")).await?;
+        env.kubectl(&[
+            "wait",
+            "--for=condition=Available",
+            "dc/hello",
+            "--timeout=180s",
+        ])?;
+        ensure!(wait_rollout(&env, "hello", 1, Duration::from_secs(180)).await? == "Complete");
+        eprintln!(
+            "first rollout available after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+
+        let rc = get_json(&env, &["get", "rc", "hello-1"])?;
+        let a = &rc["metadata"]["annotations"];
+        ensure!(a["openshift.io/deployment-config.name"] == "hello", "{a}");
+        ensure!(
+            a["openshift.io/deployment-config.latest-version"] == "1",
+            "{a}"
+        );
+        ensure!(rc["metadata"]["labels"]["openshift.io/deployment-config.name"] == "hello");
+        ensure!(rc["metadata"]["ownerReferences"][0]["kind"] == "DeploymentConfig");
+        let encoded: Value = serde_json::from_str(
+            a["openshift.io/encoded-deployment-config"]
+                .as_str()
+                .unwrap_or("{}"),
+        )?;
+        ensure!(encoded["kind"] == "DeploymentConfig" && encoded["metadata"]["name"] == "hello");
+        ensure!(
+            rc["spec"]["selector"]["deployment"] == "hello-1"
+                && rc["spec"]["selector"]["deploymentconfig"] == "hello"
+        );
+        let deployer = get_json(&env, &["get", "pod", "hello-1-deploy"])?;
+        ensure!(deployer["spec"]["serviceAccountName"] == "deployer");
+        ensure!(deployer["metadata"]["labels"]["openshift.io/deployer-pod-for.name"] == "hello-1");
+        let log = env.pod_logs("hello-1-deploy").await?;
+        ensure!(log.contains("--> Success"), "deployer log: {log}");
+
+        let dc = get_json(&env, &["get", "dc", "hello"])?;
+        ensure!(dc["status"]["latestVersion"] == 1, "{}", dc["status"]);
+        ensure!(
+            dc["status"]["details"]["causes"][0]["type"] == "ConfigChange",
+            "{}",
+            dc["status"]
+        );
+        ensure!(
+            condition(&dc, "Progressing")
+                .is_some_and(|c| c["reason"] == "NewReplicationControllerAvailable")
+        );
+
+        // A template change rolls out version 2 with surge 1 / unavailable 0.
+        let t2 = Instant::now();
+        env.apply_yaml(&dc_yaml("hello", ROLLING, 2, "two")).await?;
+        ensure!(wait_rollout(&env, "hello", 2, Duration::from_secs(240)).await? == "Complete");
+        eprintln!(
+            "config change rollout complete after {:.1}s",
+            t2.elapsed().as_secs_f64()
+        );
+        let dc = wait_dc(
+            &env,
+            "hello",
+            "dc/hello Available at version 2",
+            Duration::from_secs(60),
+            |d| {
+                d["status"]["latestVersion"] == 2
+                    && d["status"]["availableReplicas"] == 2
+                    && condition(d, "Progressing")
+                        .is_some_and(|c| c["reason"] == "NewReplicationControllerAvailable")
+            },
+        )
+        .await?;
+        ensure!(
+            dc["status"]["observedGeneration"] == dc["metadata"]["generation"],
+            "{}",
+            dc["status"]
+        );
+        ensure!(rc_replicas(&env, "hello-1")? == 0 && rc_replicas(&env, "hello-2")? == 2);
+        let log = env.pod_logs("hello-2-deploy").await?;
+        ensure!(
+            log.contains("Scaling up hello-2 from 0 to 2, scaling down hello-1 from 2 to 0"),
+            "deployer log: {log}"
+        );
+        ensure!(
+            log.contains("Scaling hello-2 up to 1") && log.contains("--> Success"),
+            "deployer log: {log}"
+        );
+
+        // kubectl scale goes through the scale subresource and the controller scales the RC.
+        env.kubectl(&["scale", "dc/hello", "--replicas=3"])?;
+        wait_dc(
+            &env,
+            "hello",
+            "dc/hello scaled to 3",
+            Duration::from_secs(120),
+            |d| d["status"]["replicas"] == 3 && d["status"]["availableReplicas"] == 3,
+        )
+        .await?;
+        ensure!(rc_replicas(&env, "hello-2")? == 3);
+        let scale = env.kubectl(&[
+            "get",
+            "--raw",
+            &format!(
+                "/apis/apps.openshift.io/v1/namespaces/{}/deploymentconfigs/hello/scale",
+                env.namespace
+            ),
+        ])?;
+        let scale: Value = serde_json::from_str(&scale)?;
+        ensure!(scale["status"]["selector"] == "app=hello", "scale: {scale}");
+        Ok(())
+    })
+    .await;
+}
+
+const RECREATE_WITH_HOOKS: &str = r#"    type: Recreate
+    recreateParams:
+      timeoutSeconds: 120
+      pre:
+        failurePolicy: Abort
+        execNewPod:
+          containerName: hello
+          command: ["/bin/sh", "-c", "echo pre-hook ran for $OPENSHIFT_DEPLOYMENT_NAME"]
+      mid:
+        failurePolicy: Abort
+        execNewPod:
+          containerName: hello
+          command: ["/bin/sh", "-c", "echo mid-hook VERSION_MARK=$VERSION_MARK; test \"$VERSION_MARK\" != bad"]
+      post:
+        failurePolicy: Ignore
+        execNewPod:
+          containerName: hello
+          command: ["/bin/sh", "-c", "echo post-hook ran; exit 3"]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_runs_hooks_in_order_and_a_failing_mid_hook_rolls_back() {
+    run("dc-recreate-hooks", |env: Env| async move {
+        env.apply_yaml(&dc_yaml("web", RECREATE_WITH_HOOKS, 2, "good"))
+            .await?;
+        ensure!(wait_rollout(&env, "web", 1, Duration::from_secs(240)).await? == "Complete");
+        for hook in ["pre", "mid", "post"] {
+            let pod = get_json(&env, &["get", "pod", &format!("web-1-hook-{hook}")])?;
+            ensure!(
+                pod["metadata"]["labels"]["openshift.io/deployer-pod.type"]
+                    == format!("hook-{hook}")
+            );
+        }
+        let log = env.pod_logs("web-1-deploy").await?;
+        let pos = |s: &str| {
+            log.find(s)
+                .ok_or_else(|| anyhow!("{s:?} missing from deployer log: {log}"))
+        };
+        ensure!(
+            pos("pre-hook ran for web-1")? < pos("mid-hook VERSION_MARK=good")?,
+            "order: {log}"
+        );
+        ensure!(
+            pos("mid-hook VERSION_MARK=good")? < pos("Scaling web-1 to 2")?,
+            "order: {log}"
+        );
+        ensure!(
+            pos("Scaling web-1 to 2")? < pos("post-hook ran")?,
+            "order: {log}"
+        );
+        ensure!(
+            log.contains("Hook failed, ignoring"),
+            "post hook failure is ignored: {log}"
+        );
+        env.kubectl(&[
+            "wait",
+            "--for=condition=Available",
+            "dc/web",
+            "--timeout=120s",
+        ])?;
+
+        // Version 2's mid hook fails (Abort): the rollout fails and version 1 comes back.
+        env.apply_yaml(&dc_yaml("web", RECREATE_WITH_HOOKS, 2, "bad"))
+            .await?;
+        ensure!(wait_rollout(&env, "web", 2, Duration::from_secs(240)).await? == "Failed");
+        let log = env.pod_logs("web-2-deploy").await?;
+        ensure!(
+            log.contains("mid-hook VERSION_MARK=bad")
+                && log.contains("Hook failed (failurePolicy Abort)"),
+            "{log}"
+        );
+        let dc = wait_dc(
+            &env,
+            "web",
+            "automatic rollback to web-1",
+            Duration::from_secs(120),
+            |d| {
+                d["status"]["availableReplicas"] == 2
+                    && condition(d, "Progressing").is_some_and(|c| {
+                        c["reason"] == "ProgressDeadlineExceeded" && c["status"] == "False"
+                    })
+            },
+        )
+        .await?;
+        ensure!(dc["status"]["latestVersion"] == 2);
+        ensure!(rc_replicas(&env, "web-1")? == 2 && rc_replicas(&env, "web-2")? == 0);
+        ensure!(condition(&dc, "Available").is_some_and(|c| c["status"] == "True"));
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_condition_and_an_event() {
+    run("dc-bad-input", |env: Env| async move {
+        let strategy = r#"    type: Recreate
+    recreateParams:
+      mid:
+        failurePolicy: Abort
+        execNewPod:
+          containerName: nope
+          command: ["true"]"#;
+        env.apply_yaml(&dc_yaml("bad", strategy, 1, "x")).await?;
+        let dc = wait_dc(
+            &env,
+            "bad",
+            "InvalidConfig condition",
+            Duration::from_secs(60),
+            |d| condition(d, "Progressing").is_some_and(|c| c["reason"] == "InvalidConfig"),
+        )
+        .await?;
+        let msg = condition(&dc, "Progressing")
+            .map(|c| c["message"].to_string())
+            .unwrap_or_default();
+        ensure!(msg.contains("nope"), "{msg}");
+        ensure!(
+            dc["status"]["latestVersion"].as_i64().unwrap_or(0) == 0,
+            "no rollout for bad input"
+        );
+        let events = env.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=bad",
+            "-o",
+            "json",
+        ])?;
+        ensure!(events.contains("InvalidConfig"), "events: {events}");
+        Ok(())
+    })
+    .await;
+}
+
+fn rc_env_mark(env: &Env, rc: &str) -> Result<String> {
+    let v = get_json(env, &["get", "rc", rc])?;
+    Ok(
+        v["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}
+
+fn latest_version(env: &Env, dc: &str) -> Result<i64> {
+    Ok(
+        get_json(env, &["get", "dc", dc])?["status"]["latestVersion"]
+            .as_i64()
+            .unwrap_or(0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pruning_rollback_pause_and_instantiate_annotations() {
+    run("dc-history", |env: Env| async move {
+        let limited = |mark: &str| {
+            dc_yaml("app", ROLLING, 1, mark).replace(
+                "  replicas: 1\n",
+                "  replicas: 1\n  revisionHistoryLimit: 1\n",
+            )
+        };
+        for (v, mark) in [(1, "one"), (2, "two"), (3, "three")] {
+            env.apply_yaml(&limited(mark)).await?;
+            ensure!(
+                wait_rollout(&env, "app", v, Duration::from_secs(180)).await? == "Complete",
+                "rollout {v}"
+            );
+        }
+        // revisionHistoryLimit 1: of the RCs older than the active one only the newest stays.
+        wait_for("app-1 pruned", Duration::from_secs(60), || {
+            let gone = env
+                .kubectl_output(&["get", "rc", "app-1"])
+                .map(|o| !o.status.success())
+                .unwrap_or(false);
+            async move { Ok(gone) }
+        })
+        .await?;
+        ensure!(
+            env.kubectl_output(&["get", "rc", "app-2"])?
+                .status
+                .success(),
+            "app-2 is kept"
+        );
+
+        // Declarative rollback (what `kubectl outrigger rollout undo --to-revision 2` writes).
+        env.kubectl(&[
+            "annotate",
+            "dc/app",
+            r#"apps.openshift.io/rollback={"revision": 2}"#,
+        ])?;
+        ensure!(wait_rollout(&env, "app", 4, Duration::from_secs(180)).await? == "Complete");
+        ensure!(
+            rc_env_mark(&env, "app-4")? == "two",
+            "version 4 runs version 2's template"
+        );
+        let dc = get_json(&env, &["get", "dc", "app"])?;
+        ensure!(
+            dc["metadata"]["annotations"]["apps.openshift.io/rollback-handled"]
+                == r#"{"revision": 2}"#,
+            "{}",
+            dc["metadata"]
+        );
+        ensure!(
+            dc["status"]["details"]["message"] == "rollback to version 2",
+            "{}",
+            dc["status"]
+        );
+
+        // Paused: a template change starts nothing until resumed.
+        env.kubectl(&[
+            "patch",
+            "dc/app",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"paused":true}}"#,
+        ])?;
+        env.kubectl(&["set", "env", "dc/app", "VERSION_MARK=paused"])?;
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        ensure!(
+            latest_version(&env, "app")? == 4,
+            "paused DC must not roll out"
+        );
+        env.kubectl(&[
+            "patch",
+            "dc/app",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"paused":false}}"#,
+        ])?;
+        ensure!(wait_rollout(&env, "app", 5, Duration::from_secs(180)).await? == "Complete");
+        ensure!(rc_env_mark(&env, "app-5")? == "paused");
+
+        // Declarative instantiate (`kubectl outrigger rollout latest`): a new version without a change.
+        env.kubectl(&[
+            "annotate",
+            "dc/app",
+            "apps.openshift.io/instantiate=request-1",
+        ])?;
+        ensure!(wait_rollout(&env, "app", 6, Duration::from_secs(180)).await? == "Complete");
+        let dc = get_json(&env, &["get", "dc", "app"])?;
+        ensure!(
+            dc["status"]["details"]["causes"][0]["type"] == "Manual",
+            "{}",
+            dc["status"]
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure!(
+            latest_version(&env, "app")? == 6,
+            "one request, one rollout"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_rollout_restores_the_previous_version() {
+    run("dc-cancel", |env: Env| async move {
+        let slow_pre = r#"    type: Recreate
+    recreateParams:
+      pre:
+        failurePolicy: Abort
+        execNewPod:
+          containerName: hello
+          command: ["/bin/sh", "-c", "test \"$VERSION_MARK\" = one || sleep 600"]"#;
+        env.apply_yaml(&dc_yaml("slow", slow_pre, 1, "one")).await?;
+        ensure!(wait_rollout(&env, "slow", 1, Duration::from_secs(180)).await? == "Complete");
+        env.apply_yaml(&dc_yaml("slow", slow_pre, 1, "two")).await?;
+        env.wait_pod_started("slow-2-hook-pre", Duration::from_secs(120))
+            .await?;
+        // What `kubectl outrigger rollout cancel` (and `oc rollout cancel`) writes.
+        env.kubectl(&[
+            "annotate",
+            "rc/slow-2",
+            "openshift.io/deployment.cancelled=true",
+            "openshift.io/deployment.status-reason=cancelled by the user",
+        ])?;
+        ensure!(wait_rollout(&env, "slow", 2, Duration::from_secs(120)).await? == "Failed");
+        let dc = wait_dc(
+            &env,
+            "slow",
+            "RolloutCancelled",
+            Duration::from_secs(60),
+            |d| condition(d, "Progressing").is_some_and(|c| c["reason"] == "RolloutCancelled"),
+        )
+        .await?;
+        ensure!(dc["status"]["latestVersion"] == 2);
+        wait_for(
+            "deployer and hook pods of slow-2 deleted",
+            Duration::from_secs(60),
+            || {
+                let out = env.kubectl(&[
+                    "get",
+                    "pods",
+                    "-l",
+                    "openshift.io/deployer-pod-for.name=slow-2",
+                    "-o",
+                    "name",
+                ]);
+                async move { Ok(out?.trim().is_empty()) }
+            },
+        )
+        .await?;
+        ensure!(rc_replicas(&env, "slow-1")? == 1, "version 1 keeps serving");
+        Ok(())
+    })
+    .await;
+}
