@@ -42,16 +42,33 @@ async fn router(env: &Env) -> Result<Router> {
         .items
         .first()
         .and_then(|s| s.metadata.annotations.clone())
-        .context("no router Service in outrigger-system (is the chart installed with router.enabled?)")?;
+        .context(
+            "no router Service in outrigger-system (is the chart installed with router.enabled?)",
+        )?;
     let addr = |k: &str| -> Result<SocketAddr> {
-        ann.get(k).with_context(|| format!("router Service lacks annotation {k}"))?.parse().context(k.to_string())
+        ann.get(k)
+            .with_context(|| format!("router Service lacks annotation {k}"))?
+            .parse()
+            .context(k.to_string())
     };
-    let (http, https) = (addr("outrigger.io/router-http")?, addr("outrigger.io/router-https")?);
-    ensure!(http.ip().is_loopback() && https.ip().is_loopback(), "router is not on loopback: {http} {https}");
+    let (http, https) = (
+        addr("outrigger.io/router-http")?,
+        addr("outrigger.io/router-https")?,
+    );
+    ensure!(
+        http.ip().is_loopback() && https.ip().is_loopback(),
+        "router is not on loopback: {http} {https}"
+    );
     let mut c = HttpConnector::new();
     c.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(c);
-    Ok(Router { http, https, client })
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(64)
+        .build(c);
+    Ok(Router {
+        http,
+        https,
+        client,
+    })
 }
 
 struct Reply {
@@ -72,7 +89,11 @@ impl Router {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await?.to_bytes();
-        Ok(Reply { status, body: String::from_utf8_lossy(&body).trim().to_string(), headers })
+        Ok(Reply {
+            status,
+            body: String::from_utf8_lossy(&body).trim().to_string(),
+            headers,
+        })
     }
 
     /// HTTPS through curl (SNI via --resolve, certificate not verified: the router's default
@@ -86,18 +107,26 @@ impl Router {
             .output()
             .context("running curl")?;
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, tail) = text.rsplit_once('\n').ok_or_else(|| anyhow!("curl printed {text:?}"))?;
-        let (code, version) = tail.split_once(' ').ok_or_else(|| anyhow!("curl printed {text:?}"))?;
+        let (body, tail) = text
+            .rsplit_once('\n')
+            .ok_or_else(|| anyhow!("curl printed {text:?}"))?;
+        let (code, version) = tail
+            .split_once(' ')
+            .ok_or_else(|| anyhow!("curl printed {text:?}"))?;
         Ok((code.parse()?, body.trim().to_string(), version.to_string()))
     }
 
     /// Waits until `host` + `path` answers with `body` (the hello pods answer 200 on `/` and
     /// their page with 404 on every other path, so only the body tells who answered).
     async fn wait_body(&self, host: &str, path: &str, body: &str) -> Result<()> {
-        wait_for(&format!("{host}{path} to answer {body:?}"), Duration::from_secs(60), || async {
-            let r = self.get(host, path).await?;
-            Ok(r.status != 503 && r.body == body)
-        })
+        wait_for(
+            &format!("{host}{path} to answer {body:?}"),
+            Duration::from_secs(60),
+            || async {
+                let r = self.get(host, path).await?;
+                Ok(r.status != 503 && r.body == body)
+            },
+        )
         .await
     }
 }
@@ -135,39 +164,61 @@ spec:
 
 async fn wait_ready(env: &Env, deployment: &str) -> Result<()> {
     let api: Api<k8s_openapi::api::apps::v1::Deployment> = env.api();
-    wait_for(&format!("deployment {deployment} ready"), Duration::from_secs(120), || {
-        let api = api.clone();
-        async move {
-            let d = api.get(deployment).await?;
-            let want = d.spec.replicas.unwrap_or(1);
-            Ok(d.status.and_then(|s| s.ready_replicas).unwrap_or(0) == want)
-        }
-    })
+    wait_for(
+        &format!("deployment {deployment} ready"),
+        Duration::from_secs(120),
+        || {
+            let api = api.clone();
+            async move {
+                let d = api.get(deployment).await?;
+                let want = d.spec.replicas.unwrap_or(1);
+                Ok(d.status.and_then(|s| s.ready_replicas).unwrap_or(0) == want)
+            }
+        },
+    )
     .await
 }
 
 /// This router's `status.ingress` entry of a route.
 async fn ingress(env: &Env, name: &str) -> Result<Option<outrigger_api::route::RouteIngress>> {
     let r: Route = env.api::<Route>().get(name).await?;
-    Ok(r.status
-        .and_then(|s| s.ingress)
-        .and_then(|l| l.into_iter().find(|i| i.router_name.as_deref() == Some(ROUTER_NAME))))
+    Ok(r.status.and_then(|s| s.ingress).and_then(|l| {
+        l.into_iter()
+            .find(|i| i.router_name.as_deref() == Some(ROUTER_NAME))
+    }))
 }
 
 /// (host, status, reason, message) of this router's Admitted condition.
 async fn admitted(env: &Env, name: &str) -> Result<Option<(String, String, String, String)>> {
-    let Some(i) = ingress(env, name).await? else { return Ok(None) };
-    let c = i.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "Admitted");
+    let Some(i) = ingress(env, name).await? else {
+        return Ok(None);
+    };
+    let c = i
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Admitted");
     Ok(c.map(|c| {
-        (i.host.unwrap_or_default(), c.status, c.reason.unwrap_or_default(), c.message.unwrap_or_default())
+        (
+            i.host.unwrap_or_default(),
+            c.status,
+            c.reason.unwrap_or_default(),
+            c.message.unwrap_or_default(),
+        )
     }))
 }
 
 /// Waits for the Admitted condition of this router to have `status`; returns (host, reason, message).
 async fn wait_admitted(env: &Env, name: &str, status: &str) -> Result<(String, String, String)> {
-    wait_for(&format!("route {name} Admitted={status}"), Duration::from_secs(30), || async {
-        Ok(admitted(env, name).await?.is_some_and(|(_, s, _, _)| s == status))
-    })
+    wait_for(
+        &format!("route {name} Admitted={status}"),
+        Duration::from_secs(30),
+        || async {
+            Ok(admitted(env, name)
+                .await?
+                .is_some_and(|(_, s, _, _)| s == status))
+        },
+    )
     .await?;
     let (host, _, reason, message) = admitted(env, name).await?.context("condition vanished")?;
     Ok((host, reason, message))
@@ -178,7 +229,8 @@ async fn http_by_host_and_path() {
     run("route-host-path", |env| async move {
         let r = router(&env).await?;
         let host = format!("web-{}.example.test", env.namespace);
-        env.apply_yaml(&(hello("root", "from-root", 1) + "---" + &hello("api", "from-api", 1))).await?;
+        env.apply_yaml(&(hello("root", "from-root", 1) + "---" + &hello("api", "from-api", 1)))
+            .await?;
         env.apply_yaml(&format!(
             r#"
 apiVersion: route.openshift.io/v1
@@ -201,8 +253,17 @@ spec: {{host: {host}, path: /api, to: {{kind: Service, name: api}}, port: {{targ
         r.wait_body(&host, "/", "from-root").await?;
         r.wait_body(&host, "/api", "from-api").await?;
         assert_eq!(r.get(&host, "/api/v1/things").await?.body, "from-api");
-        assert_eq!(r.get(&host, "/apiary").await?.body, "from-root", "/api must not match /apiary");
-        assert_eq!(r.get(&format!("nothing-{}.example.test", env.namespace), "/").await?.status, 503);
+        assert_eq!(
+            r.get(&host, "/apiary").await?.body,
+            "from-root",
+            "/api must not match /apiary"
+        );
+        assert_eq!(
+            r.get(&format!("nothing-{}.example.test", env.namespace), "/")
+                .await?
+                .status,
+            503
+        );
         Ok(())
     })
     .await;
@@ -228,17 +289,33 @@ spec:
         .await?;
         wait_ready(&env, "web").await?;
         let (host, _, _) = wait_admitted(&env, "secure", "True").await?;
-        assert!(host.starts_with(&format!("secure-{}.", env.namespace)), "generated host {host}");
+        assert!(
+            host.starts_with(&format!("secure-{}.", env.namespace)),
+            "generated host {host}"
+        );
         wait_for("https answers", Duration::from_secs(60), || async {
-            Ok(r.curl_https(&host, "/").map(|(c, b, _)| c == 200 && b == "secure-hello").unwrap_or(false))
+            Ok(r.curl_https(&host, "/")
+                .map(|(c, b, _)| c == 200 && b == "secure-hello")
+                .unwrap_or(false))
         })
         .await?;
         let plain = r.get(&host, "/some/path?x=1").await?;
         assert_eq!(plain.status, 302);
-        let location = plain.headers.get("location").context("no Location")?.to_str()?;
-        assert_eq!(location, format!("https://{host}:{}/some/path?x=1", r.https.port()));
+        let location = plain
+            .headers
+            .get("location")
+            .context("no Location")?
+            .to_str()?;
+        assert_eq!(
+            location,
+            format!("https://{host}:{}/some/path?x=1", r.https.port())
+        );
         let (code, body, version) = r.curl_https(&host, "/")?;
-        assert_eq!((code, body.as_str(), version.as_str()), (200, "secure-hello", "2"), "HTTP/2 over TLS via ALPN");
+        assert_eq!(
+            (code, body.as_str(), version.as_str()),
+            (200, "secure-hello", "2"),
+            "HTTP/2 over TLS via ALPN"
+        );
         Ok(())
     })
     .await;
@@ -280,7 +357,8 @@ async fn weighted_80_20() {
     run("route-weighted", |env| async move {
         let r = router(&env).await?;
         let host = format!("ab-{}.example.test", env.namespace);
-        env.apply_yaml(&(hello("svc-a", "a", 2) + "---" + &hello("svc-b", "b", 1))).await?;
+        env.apply_yaml(&(hello("svc-a", "a", 2) + "---" + &hello("svc-b", "b", 1)))
+            .await?;
         env.apply_yaml(&format!(
             r#"
 apiVersion: route.openshift.io/v1
@@ -296,13 +374,17 @@ spec:
         wait_ready(&env, "svc-a").await?;
         wait_ready(&env, "svc-b").await?;
         wait_admitted(&env, "ab", "True").await?;
-        wait_for("both backends reachable", Duration::from_secs(60), || async {
-            let mut seen = std::collections::BTreeSet::new();
-            for _ in 0..50 {
-                seen.insert(r.get(&host, "/").await?.body);
-            }
-            Ok(seen.len() == 2)
-        })
+        wait_for(
+            "both backends reachable",
+            Duration::from_secs(60),
+            || async {
+                let mut seen = std::collections::BTreeSet::new();
+                for _ in 0..50 {
+                    seen.insert(r.get(&host, "/").await?.body);
+                }
+                Ok(seen.len() == 2)
+            },
+        )
         .await?;
         let n = 2000;
         let mut counts: BTreeMap<String, u32> = BTreeMap::new();
@@ -312,8 +394,14 @@ spec:
             *counts.entry(reply.body).or_default() += 1;
         }
         let b = f64::from(counts.get("b").copied().unwrap_or(0)) / f64::from(n);
-        eprintln!("weighted 80/20 over {n} requests: {counts:?} (b = {:.1}%)", b * 100.0);
-        ensure!((0.17..=0.23).contains(&b), "share of b {b:.3} not within 20% ± 3%: {counts:?}");
+        eprintln!(
+            "weighted 80/20 over {n} requests: {counts:?} (b = {:.1}%)",
+            b * 100.0
+        );
+        ensure!(
+            (0.17..=0.23).contains(&b),
+            "share of b {b:.3} not within 20% ± 3%: {counts:?}"
+        );
         Ok(())
     })
     .await;
@@ -326,11 +414,18 @@ async fn corpus_route_applied_unchanged() {
         let path = corpus_dir()
             .join("argoproj-labs__rollouts-plugin-trafficrouter-openshift")
             .join("tests__data__multiple_routes.yaml");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         // the Services and Routes exactly as written (the Rollout needs Argo Rollouts, not here)
-        let docs: Vec<serde_json::Value> =
-            parse_documents(&text)?.into_iter().filter(|d| d["kind"] == "Service" || d["kind"] == "Route").collect();
-        ensure!(docs.len() == 4, "expected 2 Services and 2 Routes in {}", path.display());
+        let docs: Vec<serde_json::Value> = parse_documents(&text)?
+            .into_iter()
+            .filter(|d| d["kind"] == "Service" || d["kind"] == "Route")
+            .collect();
+        ensure!(
+            docs.len() == 4,
+            "expected 2 Services and 2 Routes in {}",
+            path.display()
+        );
         env.apply_documents(docs, false).await?;
         // pods for the Services' selector (app: rollouts-demo) with a port named http
         env.apply_yaml(
@@ -356,10 +451,16 @@ spec:
         wait_ready(&env, "rollouts-demo").await?;
         for name in ["rollouts-demo-prod", "rollouts-demo-stage"] {
             let (host, _, _) = wait_admitted(&env, name, "True").await?;
-            assert!(host.starts_with(&format!("{name}-{}.", env.namespace)), "{host}");
+            assert!(
+                host.starts_with(&format!("{name}-{}.", env.namespace)),
+                "{host}"
+            );
             r.wait_body(&host, "/", "Hello OpenShift!").await?;
             let reply = r.get(&host, "/").await?;
-            assert!(reply.headers.get("set-cookie").is_none(), "disable_cookies honoured");
+            assert!(
+                reply.headers.get("set-cookie").is_none(),
+                "disable_cookies honoured"
+            );
         }
         Ok(())
     })

@@ -8,11 +8,12 @@
 //! - [`server`]: HTTP and HTTPS listeners, SNI peek and passthrough splice, TLS termination with
 //!   per-route or default certificates, graceful drain.
 //! - [`status`]: `status.ingress[]` writes, by the leader of the router name only.
-//! - [`metrics`], [`config`].
+//! - [`metrics`], [`config`]; [`testing`]: a small backend for tests and the e2e image.
 
 pub mod config;
 pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod status;
+pub mod testing;
 pub mod watch;
