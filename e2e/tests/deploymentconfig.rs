@@ -444,7 +444,7 @@ async fn history_pruning_rollback_pause_and_instantiate_annotations() {
             "-p",
             r#"{"spec":{"paused":true}}"#,
         ])?;
-        env.kubectl(&["set", "env", "dc/app", "VERSION_MARK=paused"])?;
+        env.apply_yaml(&limited("paused")).await?;
         tokio::time::sleep(Duration::from_secs(8)).await;
         ensure!(
             latest_version(&env, "app")? == 4,
@@ -501,6 +501,7 @@ async fn cancelling_a_rollout_restores_the_previous_version() {
         // What `kubectl outrigger rollout cancel` (and `oc rollout cancel`) writes.
         env.kubectl(&[
             "annotate",
+            "--overwrite",
             "rc/slow-2",
             "openshift.io/deployment.cancelled=true",
             "openshift.io/deployment.status-reason=cancelled by the user",
