@@ -539,3 +539,126 @@ async fn route_change_under_load_drops_nothing() {
     })
     .await;
 }
+
+/// Passthrough (the backend's own certificate reaches the client), reencrypt (the router checks
+/// the backend against `destinationCACertificate`) and a WebSocket-style upgrade, against
+/// `outrigger/test-backend` pods (plain HTTP on 8080, HTTPS on 8443, CA printed in the log).
+#[tokio::test]
+async fn passthrough_reencrypt_and_upgrade() {
+    run("route-tls-modes", |env| async move {
+        let r = router(&env).await?;
+        let ns = env.namespace.clone();
+        let registry = outrigger_e2e::registry_address()?;
+        let (pt_host, re_host, ws_host) =
+            (format!("pt-{ns}.example.test"), format!("re-{ns}.example.test"), format!("ws-{ns}.example.test"));
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: tlsb, labels: {{app: tlsb}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: backend
+    image: {registry}/outrigger/test-backend:dev
+    imagePullPolicy: Always
+    env:
+    - {{name: BACKEND_NAME, value: tlsb}}
+    - {{name: TLS_NAMES, value: "tlsb.{ns}.svc,{pt_host}"}}
+    ports: [{{containerPort: 8080, name: http}}, {{containerPort: 8443, name: https}}]
+    readinessProbe: {{tcpSocket: {{port: 8443}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: tlsb}}
+spec:
+  selector: {{app: tlsb}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}, {{name: https, port: 443, targetPort: 8443}}]
+"#
+        ))
+        .await?;
+        env.wait_pod_ready("tlsb", Duration::from_secs(120)).await?;
+        let log = env.pod_logs("tlsb").await?;
+        let start = log.find("-----BEGIN CERTIFICATE-----").context("no CA in the backend log")?;
+        let end = log.find("-----END CERTIFICATE-----").context("no CA end in the backend log")? + 25;
+        let ca = log[start..end].to_string();
+        let indented: String = ca.lines().map(|l| format!("      {l}\n")).collect();
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: pt}}
+spec:
+  host: {pt_host}
+  to: {{kind: Service, name: tlsb}}
+  port: {{targetPort: https}}
+  tls: {{termination: passthrough}}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: re}}
+spec:
+  host: {re_host}
+  to: {{kind: Service, name: tlsb}}
+  port: {{targetPort: https}}
+  tls:
+    termination: reencrypt
+    destinationCACertificate: |
+{indented}---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: ws}}
+spec:
+  host: {ws_host}
+  to: {{kind: Service, name: tlsb}}
+  port: {{targetPort: http}}
+"#
+        ))
+        .await?;
+        for name in ["pt", "re", "ws"] {
+            wait_admitted(&env, name, "True").await?;
+        }
+        let ca_file = std::env::temp_dir().join(format!("{ns}-ca.pem"));
+        std::fs::write(&ca_file, &ca)?;
+        // passthrough: trusting only the backend's CA proves the backend's certificate is served
+        let curl_pt = || -> Result<String> {
+            let out = Command::new("curl")
+                .args(["-s", "--max-time", "10", "--cacert"])
+                .arg(&ca_file)
+                .arg("--resolve")
+                .arg(format!("{pt_host}:{}:{}", r.https.port(), r.https.ip()))
+                .arg(format!("https://{pt_host}:{}/pt", r.https.port()))
+                .output()?;
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        wait_for("passthrough answers", Duration::from_secs(60), || async {
+            Ok(curl_pt()? == format!("tlsb https sni={pt_host} /pt"))
+        })
+        .await?;
+        // reencrypt: the router terminates (default certificate) and talks TLS to the pod
+        wait_for("reencrypt answers", Duration::from_secs(60), || async {
+            Ok(r.curl_https(&re_host, "/").map(|(c, b, _)| (c, b)).unwrap_or_default()
+                == (200, format!("tlsb https sni=tlsb.{ns}.svc / xfp=https")))
+        })
+        .await?;
+        // upgrade: 101 from the pod, then an opaque byte stream both ways
+        r.wait_body(&ws_host, "/", "tlsb http / xfp=http").await?;
+        let mut s = tokio::net::TcpStream::connect(r.http).await?;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        s.write_all(
+            format!("GET /chat HTTP/1.1\r\nHost: {ws_host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await??;
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        ensure!(head.starts_with("HTTP/1.1 101"), "no upgrade: {head}");
+        s.write_all(b"ping over the tunnel").await?;
+        let mut echo = vec![0u8; 20];
+        tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut echo)).await??;
+        ensure!(echo == b"ping over the tunnel", "echo {:?}", String::from_utf8_lossy(&echo));
+        let _ = std::fs::remove_file(&ca_file);
+        Ok(())
+    })
+    .await;
+}
