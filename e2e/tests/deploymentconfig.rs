@@ -537,3 +537,116 @@ async fn cancelling_a_rollout_restores_the_previous_version() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_hook_is_restarted_until_it_succeeds() {
+    run("dc-retry-hook", |env: Env| async move {
+        let strategy = r#"    type: Recreate
+    recreateParams:
+      pre:
+        failurePolicy: Retry
+        execNewPod:
+          containerName: hello
+          volumes: [data]
+          command: ["/bin/sh", "-c", "if [ -f /data/tried ]; then echo retry succeeded; else touch /data/tried; echo first attempt fails; exit 1; fi"]"#;
+        let yaml = dc_yaml("retry", strategy, 1, "x").replace(
+            "        ports:\n",
+            "        volumeMounts: [{name: data, mountPath: /data}]\n        ports:\n",
+        ) + "      volumes: [{name: data, emptyDir: {}}]\n";
+        env.apply_yaml(&yaml).await?;
+        ensure!(wait_rollout(&env, "retry", 1, Duration::from_secs(240)).await? == "Complete");
+        let hook = get_json(&env, &["get", "pod", "retry-1-hook-pre"])?;
+        ensure!(hook["spec"]["restartPolicy"] == "OnFailure");
+        ensure!(hook["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap_or(0) >= 1, "{}", hook["status"]);
+        let log = env.pod_logs("retry-1-deploy").await?;
+        ensure!(log.contains("retry succeeded") && log.contains("--> pre: Success"), "{log}");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_restart_mid_rollout_and_orphaned_rcs_are_adopted_without_a_new_version() {
+    run("dc-restart-adopt", |env: Env| async move {
+        let strategy = r#"    type: Recreate
+    recreateParams:
+      pre:
+        failurePolicy: Abort
+        execNewPod:
+          containerName: hello
+          command: ["/bin/sh", "-c", "sleep 8; echo pre done"]"#;
+        let yaml = dc_yaml("survivor", strategy, 1, "x");
+        env.apply_yaml(&yaml).await?;
+        env.wait_pod_started("survivor-1-hook-pre", Duration::from_secs(120))
+            .await?;
+        // Kill the controller mid-rollout.
+        env.kubectl(&[
+            "delete",
+            "pod",
+            "-n",
+            "outrigger-system",
+            "-l",
+            "app.kubernetes.io/component=deploymentconfig-controller",
+        ])?;
+        ensure!(wait_rollout(&env, "survivor", 1, Duration::from_secs(240)).await? == "Complete");
+        wait_dc(
+            &env,
+            "survivor",
+            "status after restart",
+            Duration::from_secs(120),
+            |d| {
+                d["status"]["availableReplicas"] == 1
+                    && condition(d, "Progressing")
+                        .is_some_and(|c| c["reason"] == "NewReplicationControllerAvailable")
+            },
+        )
+        .await?;
+        let rcs = env.kubectl(&["get", "rc", "-o", "name"])?;
+        ensure!(
+            rcs.trim() == "replicationcontroller/survivor-1",
+            "exactly one version: {rcs}"
+        );
+
+        // Orphan-delete the DC, recreate it: the RC is adopted, no new version.
+        env.kubectl(&[
+            "delete",
+            "dc",
+            "survivor",
+            "--cascade=orphan",
+            "--wait=true",
+        ])?;
+        wait_for("owner reference released", Duration::from_secs(60), || {
+            let rc = get_json(&env, &["get", "rc", "survivor-1"]);
+            async move {
+                Ok(rc?["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_none_or(|a| a.is_empty()))
+            }
+        })
+        .await?;
+        env.apply_yaml(&yaml).await?;
+        let dc = wait_dc(
+            &env,
+            "survivor",
+            "adopted at version 1",
+            Duration::from_secs(120),
+            |d| d["status"]["latestVersion"] == 1 && d["status"]["availableReplicas"] == 1,
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rc = get_json(&env, &["get", "rc", "survivor-1"])?;
+        ensure!(
+            rc["metadata"]["ownerReferences"][0]["uid"] == dc["metadata"]["uid"],
+            "adopted: {}",
+            rc["metadata"]
+        );
+        let rcs = env.kubectl(&["get", "rc", "-o", "name"])?;
+        ensure!(
+            rcs.trim() == "replicationcontroller/survivor-1",
+            "no new version: {rcs}"
+        );
+        ensure!(latest_version(&env, "survivor")? == 1);
+        Ok(())
+    })
+    .await;
+}
