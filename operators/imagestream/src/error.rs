@@ -98,6 +98,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A lock of the controller's in-memory state was poisoned by a panic elsewhere.
+    #[error("the controller's state lock is poisoned")]
+    StatePoisoned,
+
     /// The Kubernetes API failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -122,6 +126,7 @@ impl ErrorCategory for Error {
             Error::InvalidTrigger(_) => "InvalidTrigger",
             Error::MissingField(..) => "MissingField",
             Error::PullSecret { .. } => "InvalidPullSecret",
+            Error::StatePoisoned => "StatePoisoned",
             Error::Kube(e) => match e {
                 kube::Error::Api(s) if s.code == 409 => "Conflict",
                 kube::Error::Api(s) if s.code == 404 => "ApiNotFound",

@@ -10,8 +10,10 @@
 //! I/O: [`import`] (OCI distribution API) and [`controller`] (reconcile, status, events,
 //! workload triggers).
 
+pub mod controller;
 pub mod error;
 pub mod history;
+pub mod import;
 pub mod reference;
 pub mod tags;
 pub mod triggers;
