@@ -662,3 +662,60 @@ spec:
     })
     .await;
 }
+
+/// Bad input stays local: a broken certificate gets `Admitted=False` /
+/// `ExtendedValidationFailed`, a malformed annotation is named in the condition message, a
+/// missing Service gives 503 — and a good route next to them keeps serving.
+#[tokio::test]
+async fn bad_input_is_reported_and_contained() {
+    run("route-bad-input", |env| async move {
+        let r = router(&env).await?;
+        let ns = env.namespace.clone();
+        env.apply_yaml(&hello("good", "still-serving", 1)).await?;
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: good}}
+spec: {{host: good-{ns}.example.test, to: {{name: good}}}}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: broken-cert}}
+spec:
+  host: broken-{ns}.example.test
+  to: {{name: good}}
+  tls:
+    termination: edge
+    certificate: "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    key: "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata:
+  name: odd-annotation
+  annotations: {{haproxy.router.openshift.io/timeout: "forever"}}
+spec: {{host: odd-{ns}.example.test, to: {{name: good}}}}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: no-service}}
+spec: {{host: ghost-{ns}.example.test, to: {{name: does-not-exist}}}}
+"#
+        ))
+        .await?;
+        let (_, reason, message) = wait_admitted(&env, "broken-cert", "False").await?;
+        assert_eq!(reason, "ExtendedValidationFailed");
+        assert!(message.contains("spec.tls.certificate"), "{message}");
+        let (_, _, message) = wait_admitted(&env, "odd-annotation", "True").await?;
+        assert!(message.contains("haproxy.router.openshift.io/timeout") && message.contains("forever"), "{message}");
+        wait_admitted(&env, "no-service", "True").await?;
+        wait_ready(&env, "good").await?;
+        r.wait_body(&format!("good-{ns}.example.test"), "/", "still-serving").await?;
+        r.wait_body(&format!("odd-{ns}.example.test"), "/", "still-serving").await?;
+        assert_eq!(r.get(&format!("ghost-{ns}.example.test"), "/").await?.status, 503);
+        assert_eq!(r.get(&format!("broken-{ns}.example.test"), "/").await?.status, 503);
+        Ok(())
+    })
+    .await;
+}
