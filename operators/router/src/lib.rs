@@ -8,9 +8,11 @@
 //! - [`server`]: HTTP and HTTPS listeners, SNI peek and passthrough splice, TLS termination with
 //!   per-route or default certificates, graceful drain.
 //! - [`status`]: `status.ingress[]` writes, by the leader of the router name only.
+//! - [`limit`]: per-source rate and concurrency limits from the `rate-limit-connections` annotations.
 //! - [`metrics`], [`config`]; [`testing`]: a small backend for tests and the e2e image.
 
 pub mod config;
+pub mod limit;
 pub mod metrics;
 pub mod proxy;
 pub mod server;

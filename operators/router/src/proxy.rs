@@ -105,6 +105,8 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The router's port the client connected to.
     pub local_port: u16,
+    /// Whether this is the first request of its connection.
+    pub new_connection: bool,
 }
 
 type HttpClient = Client<HttpConnector, Body>;
@@ -127,6 +129,8 @@ pub struct State {
     pub public_https_port: u16,
     /// Log every request.
     pub access_log: bool,
+    /// Per-source limits.
+    pub limiter: crate::limit::Limiter,
 }
 
 impl State {
@@ -154,6 +158,7 @@ impl State {
             provider,
             public_https_port,
             access_log,
+            limiter: crate::limit::Limiter::default(),
         }
     }
 
@@ -606,6 +611,24 @@ async fn serve(
     {
         return simple(StatusCode::FORBIDDEN, "Forbidden");
     }
+    let _permit = match &e.options.rate_limit {
+        Some(limits) => {
+            match state.limiter.check(
+                &e.key,
+                conn.client.ip(),
+                limits,
+                conn.new_connection,
+                Instant::now(),
+            ) {
+                Ok(p) => Some(p),
+                Err(limited) => {
+                    tracing::debug!(route = %e.key, client = %conn.client, limit = limited.kind(), "rate limited");
+                    return simple(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+                }
+            }
+        }
+        None => None,
+    };
     let cookie_name = (!e.options.disable_cookies).then(|| e.cookie_name());
     let sticky = cookie_name
         .as_deref()
@@ -831,6 +854,7 @@ mod tests {
             client: "10.1.2.3:5555".parse().expect("addr"),
             tls,
             local_port: 10443,
+            new_connection: true,
         }
     }
 

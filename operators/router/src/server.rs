@@ -180,7 +180,14 @@ impl Server {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let state = self.state.clone();
-        let svc = service_fn(move |req| handle(state.clone(), info, req));
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let svc = service_fn(move |req| {
+            let info = ConnInfo {
+                new_connection: first.swap(false, Ordering::Relaxed),
+                ..info
+            };
+            handle(state.clone(), info, req)
+        });
         let builder = auto::Builder::new(TokioExecutor::new());
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
         let mut conn = std::pin::pin!(conn);
@@ -232,6 +239,7 @@ impl Server {
                         client,
                         tls: false,
                         local_port,
+                        new_connection: true,
                     },
                 )
                 .await;
@@ -306,6 +314,7 @@ impl Server {
                 client,
                 tls: true,
                 local_port,
+                new_connection: true,
             },
         )
         .await;
@@ -348,6 +357,23 @@ async fn passthrough(
 ) -> io::Result<()> {
     let label = crate::metrics::RouteLabels {
         route: route.key.to_string(),
+    };
+    let _permit = match &route.options.rate_limit {
+        Some(limits) => match state.limiter.check(
+            &route.key,
+            client.ip(),
+            limits,
+            true,
+            std::time::Instant::now(),
+        ) {
+            Ok(p) => Some(p),
+            Err(limited) => {
+                tracing::debug!(route = %route.key, %client, limit = limited.kind(), "passthrough connection rate limited");
+                let _ = client_stream.shutdown().await;
+                return Ok(());
+            }
+        },
+        None => None,
     };
     for _ in 0..3 {
         let Some(inflight) = route.pick(fastrand::u64(..), client.ip(), None) else {

@@ -495,3 +495,32 @@ async fn shutdown_drains_requests_in_flight() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn rate_limit_annotations_are_enforced() -> TestResult {
+    let router = start_router().await;
+    let a = start_backend("a", &["a"]).await;
+    let mut r = route(
+        "limited",
+        json!({"host": "limited.test", "to": {"name": "a"}}),
+    );
+    r.metadata.annotations = Some(
+        [
+            ("haproxy.router.openshift.io/rate-limit-connections", "true"),
+            (
+                "haproxy.router.openshift.io/rate-limit-connections.rate-http",
+                "3",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    );
+    set_table(&router.state, &[r], &[("a", service(&[a.http]))]);
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(get(router.http, "limited.test", "/").await?.0);
+    }
+    assert_eq!(codes, vec![200, 200, 200, 429, 429]);
+    Ok(())
+}
