@@ -650,3 +650,103 @@ async fn controller_restart_mid_rollout_and_orphaned_rcs_are_adopted_without_a_n
     })
     .await;
 }
+
+/// The kubectl plugin binary (built by `cargo build --workspace --bins`, which `hack/cluster up`
+/// runs): the newer of the debug and release builds.
+fn plugin_binary() -> Result<std::path::PathBuf> {
+    let target = outrigger_e2e::project_root().join("target");
+    ["debug", "release"]
+        .iter()
+        .map(|p| target.join(p).join("kubectl-outrigger"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .ok_or_else(|| {
+            anyhow!("kubectl-outrigger is not built: run `cargo build -p kubectl-outrigger`")
+        })
+}
+
+fn plugin(env: &Env, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(plugin_binary()?)
+        .args(args)
+        .args(["-n", &env.namespace])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        out.status.success(),
+        "kubectl outrigger {args:?} failed: {text}"
+    );
+    Ok(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_plugin_latest_cancel_retry_undo_history_status_pause() {
+    run("dc-plugin", |env: Env| async move {
+        let strategy = r#"    type: Recreate
+    recreateParams:
+      pre:
+        failurePolicy: Abort
+        execNewPod:
+          containerName: hello
+          command: ["/bin/sh", "-c", "test \"$OPENSHIFT_DEPLOYMENT_NAME\" = tool-1 || sleep 6"]"#;
+        env.apply_yaml(&dc_yaml("tool", strategy, 1, "one")).await?;
+        let out = plugin(&env, &["rollout", "status", "dc/tool"])?;
+        ensure!(out.contains("\"tool-1\" successfully rolled out"), "{out}");
+
+        plugin(&env, &["rollout", "latest", "dc/tool"])?;
+        env.wait_pod_started("tool-2-hook-pre", Duration::from_secs(120))
+            .await?;
+        plugin(&env, &["rollout", "cancel", "dc/tool"])?;
+        ensure!(wait_rollout(&env, "tool", 2, Duration::from_secs(60)).await? == "Failed");
+        wait_dc(
+            &env,
+            "tool",
+            "RolloutCancelled",
+            Duration::from_secs(60),
+            |d| condition(d, "Progressing").is_some_and(|c| c["reason"] == "RolloutCancelled"),
+        )
+        .await?;
+        let cancelled_reason = get_json(&env, &["get", "rc", "tool-2"])?["metadata"]["annotations"]
+            ["openshift.io/deployment.status-reason"]
+            .clone();
+        ensure!(
+            cancelled_reason == "cancelled by the user",
+            "{cancelled_reason}"
+        );
+
+        plugin(&env, &["rollout", "retry", "dc/tool"])?;
+        ensure!(wait_rollout(&env, "tool", 2, Duration::from_secs(120)).await? == "Complete");
+        let out = plugin(&env, &["rollout", "status", "dc/tool"])?;
+        ensure!(out.contains("\"tool-2\" successfully rolled out"), "{out}");
+
+        let out = plugin(&env, &["rollout", "undo", "dc/tool", "--to-revision", "1"])?;
+        ensure!(out.contains("rolled back"), "{out}");
+        ensure!(wait_rollout(&env, "tool", 3, Duration::from_secs(120)).await? == "Complete");
+        let history = plugin(&env, &["rollout", "history", "dc/tool"])?;
+        for line in [
+            "1\t\tComplete\tconfig change",
+            "2\t\tComplete\tmanual change",
+            "3\t\tComplete\trollback to version 1",
+        ] {
+            ensure!(history.contains(line), "history lacks {line:?}: {history}");
+        }
+        let err = plugin(&env, &["rollback", "tool", "--to-version", "3"])
+            .expect_err("rolling back to the latest");
+        ensure!(err.to_string().contains("already the latest"), "{err}");
+
+        plugin(&env, &["rollout", "pause", "dc/tool"])?;
+        ensure!(get_json(&env, &["get", "dc", "tool"])?["spec"]["paused"] == true);
+        ensure!(
+            plugin(&env, &["rollout", "latest", "dc/tool"]).is_err(),
+            "latest is refused while paused"
+        );
+        plugin(&env, &["rollout", "resume", "dc/tool"])?;
+        ensure!(get_json(&env, &["get", "dc", "tool"])?["spec"]["paused"] == false);
+        Ok(())
+    })
+    .await;
+}

@@ -19,10 +19,25 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match outrigger_deploymentconfig::deployer::run(client, &namespace, &name).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    // The deployer is PID 1 of its pod, where SIGTERM has no default action: handle it, so that
+    // a cancelled rollout's deployer pod stops at once instead of after the grace period.
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
         Err(e) => {
-            println!("error: {e}");
+            eprintln!("error: cannot handle SIGTERM: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        r = outrigger_deploymentconfig::deployer::run(client, &namespace, &name) => match r {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                println!("error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        _ = term.recv() => {
+            println!("--> Stopped (SIGTERM): the rollout was cancelled or the pod deleted");
             std::process::ExitCode::FAILURE
         }
     }
