@@ -110,6 +110,7 @@ pub fn service_endpoints(
                     .map(|p| ServicePort {
                         name: p.name.clone(),
                         port: p.port,
+                        target_port: p.target_port.clone(),
                     })
                     .collect()
             })

@@ -113,6 +113,7 @@ fn service(addrs: &[SocketAddr]) -> ServiceEndpoints {
         service_ports: Some(vec![ServicePort {
             name: Some("http".into()),
             port: 80,
+            target_port: None,
         }]),
         endpoints: addrs
             .iter()

@@ -28,6 +28,8 @@ pub struct ServicePort {
     pub name: Option<String>,
     /// Service port number.
     pub port: i32,
+    /// The pods' port it forwards to (number or container port name), when known.
+    pub target_port: Option<IntOrString>,
 }
 
 /// A port of an endpoint (from an EndpointSlice).
@@ -246,7 +248,7 @@ fn stable_hash<T: Hash + ?Sized>(v: &T) -> u64 {
 }
 
 /// The endpoint port for a route's `targetPort`: by name or number, also accepting a Service
-/// port number or name; with no `targetPort`, the Service's first port (or the first endpoint
+/// port number or the container port name a Service port targets; with no `targetPort`, the Service's first port (or the first endpoint
 /// port when the Service's ports are unknown).
 fn resolve_port(
     target: Option<&IntOrString>,
@@ -265,7 +267,15 @@ fn resolve_port(
                 .or_else(|| ep.ports.first().map(|p| p.port)),
             None => ep.ports.first().map(|p| p.port),
         },
-        Some(IntOrString::String(name)) => by_name(name),
+        // a Service port name (the endpoint port's name), else the container port name a
+        // Service port targets
+        Some(IntOrString::String(name)) => by_name(name).or_else(|| {
+            let sp =
+                svc.service_ports.as_ref()?.iter().find(|sp| {
+                    sp.target_port.as_ref() == Some(&IntOrString::String(name.clone()))
+                })?;
+            by_name(sp.name.as_deref().unwrap_or(""))
+        }),
         Some(IntOrString::Int(n)) => ep
             .ports
             .iter()

@@ -19,6 +19,7 @@ fn svc(ips: &[&str], port: u16) -> ServiceEndpoints {
         service_ports: Some(vec![ServicePort {
             name: Some("http".into()),
             port: 80,
+            target_port: Some(IntOrString::String("http-container".into())),
         }]),
         endpoints: ips
             .iter()
@@ -138,10 +139,12 @@ fn port_resolution() {
             ServicePort {
                 name: Some("web".into()),
                 port: 80,
+                target_port: Some(IntOrString::String("web-container".into())),
             },
             ServicePort {
                 name: Some("admin".into()),
                 port: 9000,
+                target_port: Some(IntOrString::String("admin-container".into())),
             },
         ]),
         endpoints: vec![ReadyEndpoint {
@@ -173,6 +176,11 @@ fn port_resolution() {
     };
     assert_eq!(addr(json!(null)), Ok(8080), "first service port");
     assert_eq!(addr(json!("admin")), Ok(9090), "by name");
+    assert_eq!(
+        addr(json!("admin-container")),
+        Ok(9090),
+        "by the container port name a Service port targets"
+    );
     assert_eq!(addr(json!(9090)), Ok(9090), "by endpoint port number");
     assert_eq!(addr(json!(9000)), Ok(9090), "by service port number");
     assert_eq!(
