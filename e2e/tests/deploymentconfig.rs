@@ -750,3 +750,91 @@ async fn kubectl_plugin_latest_cancel_retry_undo_history_status_pause() {
     })
     .await;
 }
+
+const TRIGGERED_DC: &str = r#"
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata:
+  name: triggered
+spec:
+  replicas: 1
+  selector: {app: triggered}
+  triggers:
+  - type: ConfigChange
+  - type: ImageChange
+    imageChangeParams:
+      automatic: true
+      containerNames: [hello]
+      from: {kind: ImageStreamTag, name: "app:latest"}
+  template:
+    metadata:
+      labels: {app: triggered}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: hello
+        image: " "
+"#;
+
+fn image_stream_status_patch(reference: &str) -> String {
+    serde_json::json!({"status": {"tags": [{"tag": "latest", "items": [
+        {"created": "2026-01-01T00:00:00Z", "dockerImageReference": reference, "image": "", "generation": 1}
+    ]}]}})
+    .to_string()
+}
+
+/// Until the ImageStream controller lands, the test writes the stream's status itself (spec and
+/// status agree, so a running ImageStream controller resolves the same pull spec).
+fn set_stream(env: &Env, reference: &str) -> Result<()> {
+    let spec = serde_json::json!({"spec": {"tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": reference}}]}});
+    env.kubectl(&[
+        "patch",
+        "imagestream",
+        "app",
+        "--type=merge",
+        "-p",
+        &spec.to_string(),
+    ])?;
+    env.kubectl(&[
+        "patch",
+        "imagestream",
+        "app",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &image_stream_status_patch(reference),
+    ])?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_change_trigger_resolves_the_stream_and_rolls_out_new_images() {
+    run("dc-image-trigger", |env: Env| async move {
+        env.apply_yaml(TRIGGERED_DC).await?;
+        // The stream does not exist yet: a condition and an Event say so, nothing rolls out.
+        let dc = wait_dc(&env, "triggered", "ImageTriggerUnresolved", Duration::from_secs(60), |d| {
+            condition(d, "Progressing").is_some_and(|c| c["reason"] == "ImageTriggerUnresolved")
+        })
+        .await?;
+        ensure!(dc["status"]["latestVersion"].as_i64().unwrap_or(0) == 0);
+
+        env.apply_yaml("apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: app}\nspec: {}\n").await?;
+        set_stream(&env, HELLO_IMAGE)?;
+        ensure!(wait_rollout(&env, "triggered", 1, Duration::from_secs(180)).await? == "Complete");
+        let dc = get_json(&env, &["get", "dc", "triggered"])?;
+        ensure!(dc["spec"]["template"]["spec"]["containers"][0]["image"] == HELLO_IMAGE, "{}", dc["spec"]);
+        ensure!(dc["spec"]["triggers"][1]["imageChangeParams"]["lastTriggeredImage"] == HELLO_IMAGE);
+
+        let next = "docker.io/outrigger/hello:latest";
+        set_stream(&env, next)?;
+        ensure!(wait_rollout(&env, "triggered", 2, Duration::from_secs(180)).await? == "Complete");
+        let rc = get_json(&env, &["get", "rc", "triggered-2"])?;
+        ensure!(rc["spec"]["template"]["spec"]["containers"][0]["image"] == next, "{}", rc["spec"]);
+        let dc = get_json(&env, &["get", "dc", "triggered"])?;
+        ensure!(dc["status"]["details"]["message"] == "image change", "{}", dc["status"]);
+        ensure!(dc["status"]["details"]["causes"][0]["imageTrigger"]["from"]["name"] == next, "{}", dc["status"]);
+        ensure!(dc["status"]["latestVersion"] == 2);
+        Ok(())
+    })
+    .await;
+}
