@@ -283,6 +283,20 @@ async fn recreate_runs_hooks_in_order_and_a_failing_mid_hook_rolls_back() {
             log.contains("Hook failed, ignoring"),
             "post hook failure is ignored: {log}"
         );
+        let events = env.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=web",
+            "-o",
+            "json",
+        ])?;
+        for reason in ["\"Started\"", "\"Completed\"", "\"Failed\""] {
+            ensure!(
+                events.contains(reason),
+                "hook event {reason} on the DC: {events}"
+            );
+        }
         env.kubectl(&[
             "wait",
             "--for=condition=Available",

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
 use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, ResourceExt as _};
 use outrigger_api::apps::{DeploymentConfig, LifecycleHook};
 use outrigger_api::image::{ImageStream, split_image_stream_tag};
@@ -405,12 +406,49 @@ impl Deployer {
         ));
     }
 
+    /// Records an Event against the DeploymentConfig (hook Started/Completed/Failed); failures
+    /// to record are only printed.
+    async fn dc_event(&self, type_: EventType, reason: &str, note: String) {
+        let reference = ObjectReference {
+            api_version: Some("apps.openshift.io/v1".into()),
+            kind: Some("DeploymentConfig".into()),
+            name: Some(self.dc.name_any()),
+            namespace: Some(self.namespace.clone()),
+            uid: self.dc.metadata.uid.clone(),
+            ..Default::default()
+        };
+        let recorder = Recorder::new(
+            self.client.clone(),
+            Reporter {
+                controller: "deployer".into(),
+                instance: std::env::var("HOSTNAME").ok(),
+            },
+        );
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&ev, &reference).await {
+            say(format!("    warning: cannot record event {reason}: {e}"));
+        }
+    }
+
     /// Runs a lifecycle hook with its failure policy.
     async fn hook(&self, hook: &LifecycleHook, point: &str) -> Result<()> {
         let policy = hook
             .failure_policy
             .clone()
             .unwrap_or_else(|| "Abort".into());
+        let rc_name = self.to.name_any();
+        self.dc_event(
+            EventType::Normal,
+            "Started",
+            format!("Running {point} hook for {rc_name}"),
+        )
+        .await;
         let result = if let Some(exec) = hook.exec_new_pod.as_ref() {
             self.exec_hook(exec, &policy, point).await
         } else {
@@ -419,18 +457,36 @@ impl Deployer {
         match result {
             Ok(()) => {
                 say(format!("--> {point}: Success"));
+                self.dc_event(
+                    EventType::Normal,
+                    "Completed",
+                    format!("The {point} hook for {rc_name} completed successfully"),
+                )
+                .await;
                 Ok(())
             }
             Err(e) if policy == "Ignore" => {
                 say(format!(
                     "--> {point}: Hook failed, ignoring (failurePolicy Ignore): {e}"
                 ));
+                self.dc_event(
+                    EventType::Warning,
+                    "Failed",
+                    format!("The {point} hook for {rc_name} failed (ignored): {e}"),
+                )
+                .await;
                 Ok(())
             }
             Err(e) => {
                 say(format!(
                     "--> {point}: Hook failed (failurePolicy {policy}): {e}"
                 ));
+                self.dc_event(
+                    EventType::Warning,
+                    "Failed",
+                    format!("The {point} hook for {rc_name} failed: {e}"),
+                )
+                .await;
                 Err(Error::HookFailed(format!("{point} hook failed: {e}")))
             }
         }
