@@ -21,6 +21,7 @@
 
 pub mod admission;
 pub mod annotations;
+pub mod headers;
 pub mod host;
 pub mod selector;
 pub mod sni;

@@ -27,6 +27,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use outrigger_route_table::ObjectKey;
 use outrigger_route_table::annotations::ForwardedHeaders;
+use outrigger_route_table::headers::{HeaderAction, render};
 use outrigger_route_table::host::normalize_request_host;
 use outrigger_route_table::table::{RouteEntry, RouteTable};
 use outrigger_route_table::tls::{InsecurePolicy, Termination};
@@ -541,6 +542,33 @@ fn upstream_uri(
         .map_err(|e| UpstreamError::InvalidRequest(e.to_string()))
 }
 
+/// Applies `spec.httpHeaders` actions in order; values read the headers as they are at that point.
+fn apply_header_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) {
+    for a in actions {
+        match a {
+            HeaderAction::Delete(n) => {
+                if let Ok(n) = HeaderName::try_from(n.as_str()) {
+                    headers.remove(n);
+                }
+            }
+            HeaderAction::Set(n, segments) => {
+                let value = render(segments, &|h| {
+                    headers
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                });
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::try_from(n.as_str()),
+                    HeaderValue::try_from(value),
+                ) {
+                    headers.insert(n, v);
+                }
+            }
+        }
+    }
+}
+
 // === the handler ===
 
 /// Handles one request; never fails (errors become responses).
@@ -659,6 +687,7 @@ async fn serve(
     }
     strip_hop_by_hop(&mut parts.headers, upgrade);
     set_forwarded(&mut parts.headers, e.options.forwarded_headers, conn, host);
+    apply_header_actions(&mut parts.headers, &e.headers.request);
 
     let reencrypt = e
         .tls
@@ -758,6 +787,7 @@ async fn serve(
         });
     }
     strip_hop_by_hop(resp.headers_mut(), switching);
+    apply_header_actions(resp.headers_mut(), &e.headers.response);
     if conn.tls
         && let Some(hsts) = &e.options.hsts
         && let Ok(v) = HeaderValue::try_from(hsts.as_str())

@@ -94,8 +94,14 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .map(|v| format!(" xfp={v}"))
         .unwrap_or_default();
+    let env = req
+        .headers()
+        .get("x-env")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!(" x-env={v}"))
+        .unwrap_or_default();
     Ok(Response::new(Full::new(Bytes::from(format!(
-        "{name} {scheme} {}{forwarded}\n",
+        "{name} {scheme} {}{forwarded}{env}\n",
         req.uri().path()
     )))))
 }

@@ -525,3 +525,40 @@ async fn rate_limit_annotations_are_enforced() -> TestResult {
     assert_eq!(codes, vec![200, 200, 200, 429, 429]);
     Ok(())
 }
+
+#[tokio::test]
+async fn http_header_actions_apply_to_requests_and_responses() -> TestResult {
+    let router = start_router().await;
+    let a = start_backend("a", &["a"]).await;
+    set_table(
+        &router.state,
+        &[route(
+            "hdr",
+            json!({"host": "hdr.test", "to": {"name": "a"}, "httpHeaders": {"actions": {
+            "request": [{"name": "X-Env", "action": {"type": "Set", "set": {"value": "%[req.hdr(Host),lower]-prod"}}}],
+            "response": [{"name": "X-Length", "action": {"type": "Set", "set": {"value": "len=%[res.hdr(Content-Length)]"}}},
+                         {"name": "X-Tmp", "action": {"type": "Set", "set": {"value": "1"}}},
+                         {"name": "X-Tmp", "action": {"type": "Delete"}}]}}}),
+        )],
+        &[("a", service(&[a.http]))],
+    );
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = http::Request::builder()
+        .uri(format!("http://{}/", router.http))
+        .header("host", "HDR.test")
+        .body(Empty::new())?;
+    let resp = client.request(req).await?;
+    let length = resp
+        .headers()
+        .get("x-length")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert!(
+        resp.headers().get("x-tmp").is_none(),
+        "actions apply in order"
+    );
+    let body = resp.into_body().collect().await?.to_bytes();
+    assert_eq!(body, Bytes::from("a http / xfp=http x-env=hdr.test-prod\n"));
+    assert_eq!(length, Some(format!("len={}", body.len())));
+    Ok(())
+}

@@ -23,6 +23,7 @@ use rustls::crypto::CryptoProvider;
 
 use crate::ObjectKey;
 use crate::annotations::{self, AnnotationProblem, RouteOptions};
+use crate::headers::{self, HeaderActions};
 use crate::host::{self, normalize_route_path, validate_host, wildcard_domain};
 use crate::selector::Selector;
 use crate::tls::{self, RouteTls, Termination};
@@ -152,6 +153,8 @@ pub struct AdmittedRoute {
     pub target_port: Option<IntOrString>,
     /// Annotation options.
     pub options: RouteOptions,
+    /// `spec.httpHeaders` actions.
+    pub headers: HeaderActions,
 }
 
 /// The result of [`admit`].
@@ -171,6 +174,7 @@ struct Candidate<'a> {
     wildcard: bool,
     tls: Option<RouteTls>,
     options: RouteOptions,
+    headers: HeaderActions,
     problems: Vec<AnnotationProblem>,
 }
 
@@ -276,6 +280,16 @@ fn candidate<'a>(
             "passthrough termination does not support paths".into(),
         ));
     }
+    let headers = match headers::parse(route.spec.http_headers.as_ref()) {
+        Ok(h) => h,
+        Err(e) => {
+            return Err(reject(
+                Some(host),
+                Reason::ExtendedValidationFailed,
+                format!("spec.httpHeaders: {e}"),
+            ));
+        }
+    };
     let ann = route.metadata.annotations.clone().unwrap_or_default();
     let (options, problems) = annotations::parse(&ann);
     Ok(Candidate {
@@ -286,6 +300,7 @@ fn candidate<'a>(
         wildcard,
         tls,
         options,
+        headers,
         problems,
     })
 }
@@ -445,6 +460,7 @@ pub fn admit<'a>(
             backends: backends(c.route),
             target_port: c.route.spec.port.as_ref().map(|p| p.target_port.clone()),
             options: c.options,
+            headers: c.headers,
         });
     }
     out

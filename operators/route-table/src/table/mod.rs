@@ -18,6 +18,7 @@ use rustls::sign::CertifiedKey;
 use crate::ObjectKey;
 use crate::admission::AdmittedRoute;
 use crate::annotations::{Balance, RouteOptions};
+use crate::headers::HeaderActions;
 use crate::host::{path_matches, wildcard_domain};
 use crate::tls::{RouteTls, Termination};
 
@@ -142,6 +143,8 @@ pub struct RouteEntry {
     pub tls: Option<RouteTls>,
     /// Annotation options.
     pub options: RouteOptions,
+    /// `spec.httpHeaders` actions.
+    pub headers: HeaderActions,
     /// Every backend, including those without endpoints or weight.
     pub backends: Vec<Backend>,
     /// Algorithm in effect.
@@ -379,6 +382,7 @@ impl RouteTable {
                 wildcard: r.wildcard,
                 tls: r.tls.clone(),
                 options: r.options.clone(),
+                headers: r.headers.clone(),
                 balance: r.options.balance_for(active, passthrough),
                 backends,
                 total_weight,
