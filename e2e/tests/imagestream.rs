@@ -251,7 +251,7 @@ spec:
             images(is, "latest") == images(is, "v1")
         })
         .await?;
-        ensure!(images(&is, "latest") == [first.clone()]);
+        ensure!(images(&is, "latest") == std::slice::from_ref(&first));
 
         // a Deployment that triggers on app:latest, created with a placeholder image
         let annotation = r#"[{"from":{"kind":"ImageStreamTag","name":"app:latest"},"fieldPath":"spec.template.spec.containers[?(@.name==\"web\")].image","paused":false}]"#;
