@@ -562,3 +562,61 @@ async fn http_header_actions_apply_to_requests_and_responses() -> TestResult {
     assert_eq!(length, Some(format!("len={}", body.len())));
     Ok(())
 }
+
+#[tokio::test]
+async fn sticky_cookie_keeps_a_client_on_its_endpoint() -> TestResult {
+    let router = start_router().await;
+    let a = start_backend("a", &["a"]).await;
+    let b = start_backend("b", &["b"]).await;
+    // one Service with two endpoints, round robin
+    let mut r = route(
+        "sticky",
+        json!({"host": "sticky.test", "to": {"name": "s"}}),
+    );
+    r.metadata.annotations = Some(
+        [(
+            "haproxy.router.openshift.io/balance".to_string(),
+            "roundrobin".to_string(),
+        )]
+        .into(),
+    );
+    set_table(&router.state, &[r], &[("s", service(&[a.http, b.http]))]);
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let send = |cookie: Option<String>| {
+        let mut req = http::Request::builder()
+            .uri(format!("http://{}/", router.http))
+            .header("host", "sticky.test");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        client.request(req.body(Empty::new()).expect("request"))
+    };
+    let first = send(None).await?;
+    let set_cookie = first
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or("no sticky cookie")?;
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=None"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+    let who = first.into_body().collect().await?.to_bytes();
+    for _ in 0..10 {
+        let resp = send(Some(cookie.clone())).await?;
+        assert!(
+            resp.headers().get("set-cookie").is_none(),
+            "no new cookie while sticky"
+        );
+        assert_eq!(resp.into_body().collect().await?.to_bytes(), who);
+    }
+    // without the cookie, round robin reaches both
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        seen.insert(send(None).await?.into_body().collect().await?.to_bytes());
+    }
+    assert_eq!(seen.len(), 2);
+    Ok(())
+}
