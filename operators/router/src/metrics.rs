@@ -113,6 +113,28 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Drops the series of a route that left the table, so labels stay bounded by the routes
+    /// that exist.
+    pub fn forget_route(&self, route: &str) {
+        for code in ["1xx", "2xx", "3xx", "4xx", "5xx", "tcp"] {
+            self.requests.remove(&RequestLabels {
+                route: route.to_string(),
+                code,
+            });
+        }
+        self.latency.remove(&RouteLabels {
+            route: route.to_string(),
+        });
+        for kind in crate::proxy::UPSTREAM_ERROR_KINDS {
+            self.upstream_errors.remove(&ErrorLabels {
+                route: route.to_string(),
+                kind,
+            });
+        }
+    }
+}
+
 /// `2xx` and friends.
 pub fn code_class(status: u16) -> &'static str {
     match status {
@@ -121,5 +143,41 @@ pub fn code_class(status: u16) -> &'static str {
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgotten_routes_leave_no_series() {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        let route = "ns/r".to_string();
+        m.requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                code: "2xx",
+            })
+            .inc();
+        m.latency
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(0.1);
+        m.upstream_errors
+            .get_or_create(&ErrorLabels {
+                route: route.clone(),
+                kind: "timeout",
+            })
+            .inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(text.contains("ns/r"));
+        m.forget_route(&route);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(!text.contains("ns/r"), "{text}");
     }
 }

@@ -75,6 +75,9 @@ pub enum UpstreamError {
     InvalidRequest(String),
 }
 
+/// Every value of [`UpstreamError::kind`] (plus `connect` for passthrough).
+pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "protocol", "invalid_request"];
+
 impl UpstreamError {
     /// Stable metric label.
     pub fn kind(&self) -> &'static str {

@@ -190,7 +190,20 @@ pub fn rebuild(
     let services = service_endpoints(&caches.services.state(), &caches.slices.state());
     let table = RouteTable::build(&admission.admitted, &services);
     let count = table.len();
+    let gone: Vec<String> = {
+        let new: std::collections::HashSet<&ObjectKey> = table.entries().map(|e| &e.key).collect();
+        state
+            .table
+            .load()
+            .entries()
+            .filter(|e| !new.contains(&e.key))
+            .map(|e| e.key.to_string())
+            .collect()
+    };
     state.table.store(Arc::new(table));
+    for route in gone {
+        state.metrics.forget_route(&route);
+    }
     state.prune_clients();
     state
         .metrics
