@@ -18,4 +18,5 @@ pub mod proxy;
 pub mod server;
 pub mod status;
 pub mod testing;
+pub mod tunnel;
 pub mod watch;

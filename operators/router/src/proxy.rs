@@ -775,13 +775,7 @@ async fn serve(
         tokio::spawn(async move {
             match tokio::join!(client_upgrade, upstream_upgrade) {
                 (Ok(c), Ok(u)) => {
-                    let mut c = TokioIo::new(c);
-                    let mut u = TokioIo::new(u);
-                    let _ = tokio::time::timeout(
-                        tunnel_timeout,
-                        tokio::io::copy_bidirectional(&mut c, &mut u),
-                    )
-                    .await;
+                    crate::tunnel::run(TokioIo::new(c), TokioIo::new(u), tunnel_timeout).await;
                 }
                 (c, u) => {
                     tracing::debug!(%route, client = c.is_ok(), upstream = u.is_ok(), "upgrade failed")

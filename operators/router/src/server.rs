@@ -405,11 +405,7 @@ async fn passthrough(
                 code: "tcp",
             })
             .inc();
-        let _ = tokio::time::timeout(
-            route.options.tunnel_timeout,
-            tokio::io::copy_bidirectional(&mut client_stream, &mut upstream),
-        )
-        .await;
+        crate::tunnel::run(client_stream, upstream, route.options.tunnel_timeout).await;
         return Ok(());
     }
     // nothing to connect to: close the connection, like HAProxy without servers
