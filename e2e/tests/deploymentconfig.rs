@@ -797,18 +797,9 @@ fn image_stream_status_patch(reference: &str) -> String {
     .to_string()
 }
 
-/// Until the ImageStream controller lands, the test writes the stream's status itself (spec and
-/// status agree, so a running ImageStream controller resolves the same pull spec).
+/// Points the stream's `latest` tag at `reference` the way a push to the integrated registry
+/// does: a status-only tag (no spec tag, so an ImageStream controller has nothing to import).
 fn set_stream(env: &Env, reference: &str) -> Result<()> {
-    let spec = serde_json::json!({"spec": {"tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": reference}}]}});
-    env.kubectl(&[
-        "patch",
-        "imagestream",
-        "app",
-        "--type=merge",
-        "-p",
-        &spec.to_string(),
-    ])?;
     env.kubectl(&[
         "patch",
         "imagestream",
