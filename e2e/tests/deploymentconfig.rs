@@ -843,3 +843,43 @@ async fn image_change_trigger_resolves_the_stream_and_rolls_out_new_images() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_strategy_runs_the_users_image_and_test_dcs_scale_to_zero() {
+    run("dc-custom-test", |env: Env| async move {
+        let custom = format!(
+            r#"    type: Custom
+    customParams:
+      image: {}
+      command: ["/bin/sh", "-c", "echo custom deployer for $OPENSHIFT_DEPLOYMENT_NAME in $OPENSHIFT_DEPLOYMENT_NAMESPACE with $EXTRA"]
+      environment:
+      - name: EXTRA
+        value: extra-env"#,
+            outrigger_e2e::BUSYBOX_IMAGE
+        );
+        env.apply_yaml(&dc_yaml("custom", &custom, 2, "x")).await?;
+        ensure!(wait_rollout(&env, "custom", 1, Duration::from_secs(180)).await? == "Complete");
+        let log = env.pod_logs("custom-1-deploy").await?;
+        let expected = format!("custom deployer for custom-1 in {} with extra-env", env.namespace);
+        ensure!(log.contains(&expected), "{log}");
+        // The custom deployer scaled nothing; the completed RC becomes active at spec.replicas.
+        wait_dc(&env, "custom", "custom DC available", Duration::from_secs(120), |d| {
+            d["status"]["availableReplicas"] == 2
+        })
+        .await?;
+
+        // A test DC runs its pods only during the rollout.
+        let yaml = dc_yaml("probe", ROLLING, 2, "x").replace("  replicas: 2\n", "  replicas: 2\n  test: true\n");
+        env.apply_yaml(&yaml).await?;
+        ensure!(wait_rollout(&env, "probe", 1, Duration::from_secs(180)).await? == "Complete");
+        let log = env.pod_logs("probe-1-deploy").await?;
+        ensure!(log.contains("Scaling probe-1 to 2"), "pods ran during the rollout: {log}");
+        wait_for("test DC scaled to zero", Duration::from_secs(60), || {
+            let r = rc_replicas(&env, "probe-1");
+            async move { Ok(r? == 0) }
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+}
