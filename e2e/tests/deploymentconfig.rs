@@ -203,6 +203,23 @@ async fn rolling_rollout_becomes_available_and_config_change_rolls_version_two()
             log.contains("Scaling hello-2 up to 1") && log.contains("--> Success"),
             "deployer log: {log}"
         );
+        // Surge 1 / unavailable 0 with 2 desired: at no step more than 3 pods are asked for, and
+        // together they are never asked for fewer than 2 (replica counts requested, from the log).
+        let (mut new, mut old) = (0i64, 2i64);
+        for line in log.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["Scaling", rc, _, "to", n] = words.as_slice() {
+                let n: i64 = n.parse()?;
+                if *rc == "hello-2" {
+                    new = n;
+                } else {
+                    old = n;
+                }
+                ensure!(new + old <= 3, "surge exceeded at {line:?}: {log}");
+                ensure!(old >= 2 - new, "availability broken at {line:?}: {log}");
+            }
+        }
+        ensure!((new, old) == (2, 0), "final step {new}/{old}: {log}");
 
         // kubectl scale goes through the scale subresource and the controller scales the RC.
         env.kubectl(&["scale", "dc/hello", "--replicas=3"])?;
