@@ -900,3 +900,32 @@ async fn custom_strategy_runs_the_users_image_and_test_dcs_scale_to_zero() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_images_hook_tags_the_deployed_image() {
+    run("dc-tag-images", |env: Env| async move {
+        let strategy = r#"    type: Recreate
+    recreateParams:
+      post:
+        failurePolicy: Abort
+        tagImages:
+        - containerName: hello
+          to: {kind: ImageStreamTag, name: "tagged:deployed"}"#;
+        env.apply_yaml(&dc_yaml("tagger", strategy, 1, "x")).await?;
+        ensure!(wait_rollout(&env, "tagger", 1, Duration::from_secs(180)).await? == "Complete");
+        let is = get_json(&env, &["get", "imagestream", "tagged"])?;
+        let tag = is["spec"]["tags"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "deployed"))
+            .cloned()
+            .ok_or_else(|| anyhow!("no tag deployed: {is}"))?;
+        ensure!(
+            tag["from"]["kind"] == "DockerImage" && tag["from"]["name"] == HELLO_IMAGE,
+            "{tag}"
+        );
+        let log = env.pod_logs("tagger-1-deploy").await?;
+        ensure!(log.contains("--> post: Tagged"), "{log}");
+        Ok(())
+    })
+    .await;
+}

@@ -585,10 +585,24 @@ impl Deployer {
                 Error::InvalidConfig(format!("{to_name:?} is not <stream>:<tag>"))
             })?;
             let api: Api<ImageStream> = Api::namespaced(self.client.clone(), &ns);
-            let mut is = api
-                .get_opt(stream)
-                .await?
-                .ok_or_else(|| Error::Rollout(format!("image stream {ns}/{stream} not found")))?;
+            // Like an ImageStreamTag update in OpenShift, a missing stream is created.
+            let mut is = match api.get_opt(stream).await? {
+                Some(is) => is,
+                None => {
+                    let fresh: ImageStream = serde_json::from_value(json!({
+                        "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                        "metadata": {"name": stream, "namespace": ns}, "spec": {},
+                    }))?;
+                    api.create(
+                        &PostParams {
+                            field_manager: Some(DEPLOYER_FIELD_MANAGER.into()),
+                            ..Default::default()
+                        },
+                        &fresh,
+                    )
+                    .await?
+                }
+            };
             let mut tags = is.spec.tags.take().unwrap_or_default();
             tags.retain(|x| x.name.as_deref() != Some(tag));
             tags.push(serde_json::from_value(
