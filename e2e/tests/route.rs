@@ -719,3 +719,124 @@ spec: {{host: ghost-{ns}.example.test, to: {{name: does-not-exist}}}}
     })
     .await;
 }
+
+/// A second router (a shard) next to the chart's: it serves and reports only the routes its
+/// label selector picks, and both routers' `status.ingress` entries live side by side.
+#[tokio::test]
+async fn a_shard_router_serves_only_its_routes() {
+    run("route-shard", |env| async move {
+        let r = router(&env).await?;
+        let ns = env.namespace.clone();
+        let registry = outrigger_e2e::registry_address()?;
+        let shard = format!("shard-{ns}");
+        // the shard runs as the namespace's default service account with the router's role
+        let binding = format!("e2e-{ns}-router");
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: {binding}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: outrigger-router}}
+subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: shard-router}}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: router
+    image: {registry}/outrigger/router:dev
+    imagePullPolicy: Always
+    env:
+    - {{name: ROUTER_SERVICE_NAME, value: {shard}}}
+    - {{name: ROUTE_LABELS, value: "shard={ns}"}}
+    - {{name: NAMESPACE_LABELS, value: "kubernetes.io/metadata.name={ns}"}}
+    - {{name: ROUTER_HTTP_ADDR, value: "127.0.0.1:11080"}}
+    - {{name: ROUTER_HTTPS_ADDR, value: "127.0.0.1:11443"}}
+    - {{name: ROUTER_ADMIN_ADDR, value: "127.0.0.1:11936"}}
+    readinessProbe: {{httpGet: {{host: 127.0.0.1, path: /readyz, port: 11936}}, periodSeconds: 1}}
+"#
+        ))
+        .await?;
+        let result = async {
+            env.apply_yaml(&hello("web", "sharded", 1)).await?;
+            env.apply_yaml(&format!(
+                r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: mine, labels: {{shard: {ns}}}}}
+spec: {{host: mine-{ns}.example.test, to: {{name: web}}}}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {{name: theirs}}
+spec: {{host: theirs-{ns}.example.test, to: {{name: web}}}}
+"#
+            ))
+            .await?;
+            env.wait_pod_ready("shard-router", Duration::from_secs(120))
+                .await?;
+            wait_ready(&env, "web").await?;
+            let routers = |name: &'static str| {
+                let env = env.clone();
+                async move {
+                    let route: Route = env.api::<Route>().get(name).await?;
+                    let mut names: Vec<String> = route
+                        .status
+                        .and_then(|s| s.ingress)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|i| i.router_name)
+                        .collect();
+                    names.sort();
+                    anyhow::Ok(names)
+                }
+            };
+            let mut both = vec![ROUTER_NAME.to_string(), shard.clone()];
+            both.sort();
+            wait_for(
+                "both routers report the labelled route",
+                Duration::from_secs(60),
+                || async { Ok(routers("mine").await? == both) },
+            )
+            .await?;
+            wait_for(
+                "the chart's router reports the other route",
+                Duration::from_secs(60),
+                || async { Ok(routers("theirs").await? == vec![ROUTER_NAME.to_string()]) },
+            )
+            .await?;
+            let shard_router = Router {
+                http: "127.0.0.1:11080".parse()?,
+                ..router(&env).await?
+            };
+            shard_router
+                .wait_body(&format!("mine-{ns}.example.test"), "/", "sharded")
+                .await?;
+            ensure!(
+                shard_router
+                    .get(&format!("theirs-{ns}.example.test"), "/")
+                    .await?
+                    .status
+                    == 503
+            );
+            r.wait_body(&format!("theirs-{ns}.example.test"), "/", "sharded")
+                .await?;
+            // still exactly one entry per router after a while (no status ping-pong)
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            ensure!(routers("mine").await? == both);
+            anyhow::Ok(())
+        }
+        .await;
+        let _ = env.kubectl(&[
+            "delete",
+            "clusterrolebinding",
+            &binding,
+            "--ignore-not-found",
+        ]);
+        result
+    })
+    .await;
+}
