@@ -589,3 +589,68 @@ async fn corpus_stream_applies_unchanged_and_reports_unreachable_registry() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn import_request_annotation_and_tags_tracking_another_stream() {
+    run("imagestream-tracking", |env: Env| async move {
+        let registry = registry_address()?;
+        let base = repo(&env, &registry, "base");
+        let first = push_unique(&registry, &format!("{base}:1"), "first")?;
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: base}}
+spec:
+  tags:
+  - name: "1"
+    from: {{kind: DockerImage, name: "{base}:1"}}
+    importPolicy: {{insecure: true}}
+---
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: app}}
+spec:
+  tags:
+  - name: builder
+    from: {{kind: ImageStreamTag, name: "base:1"}}
+  - name: pinned
+    from: {{kind: ImageStreamImage, name: "base@{first}"}}
+"#
+        ))
+        .await?;
+        let is = wait_stream(&env, "app", "app follows base:1", Duration::from_secs(60), |is| {
+            !images(is, "builder").is_empty() && !images(is, "pinned").is_empty()
+        })
+        .await?;
+        ensure!(images(&is, "builder") == std::slice::from_ref(&first), "builder {:?}", images(&is, "builder"));
+        ensure!(images(&is, "pinned") == std::slice::from_ref(&first), "pinned {:?}", images(&is, "pinned"));
+
+        // a new image, not scheduled: nothing happens until an import is requested
+        let second = push_unique(&registry, &format!("{base}:1"), "second")?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let is: ImageStream = env.api().get("base").await?;
+        ensure!(images(&is, "1") == std::slice::from_ref(&first), "imported without a request");
+        let streams: Api<ImageStream> = env.api();
+        streams
+            .patch(
+                "base",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": {"annotations": {"image.openshift.io/import-requested": "e2e-1"}}})),
+            )
+            .await?;
+        let is = wait_stream(&env, "base", "the requested import", Duration::from_secs(60), |is| {
+            images(is, "1").len() == 2
+        })
+        .await?;
+        ensure!(images(&is, "1") == [second.clone(), first.clone()]);
+        // the tracking tag of the other stream follows; the pinned one stays
+        let is = wait_stream(&env, "app", "builder follows the new image", Duration::from_secs(30), |is| {
+            images(is, "builder").first() == Some(&second)
+        })
+        .await?;
+        ensure!(images(&is, "pinned") == std::slice::from_ref(&first), "pinned moved: {:?}", images(&is, "pinned"));
+        Ok(())
+    })
+    .await;
+}

@@ -64,16 +64,31 @@ pub type WorkloadKey = (WorkloadKind, String, String);
 /// `(namespace, name)` of a stream.
 pub type StreamKey = (String, String);
 
-/// Which workloads trigger on which streams, fed by the workload watches.
-#[derive(Debug, Default)]
-pub struct TriggerIndex {
-    forward: BTreeMap<StreamKey, BTreeSet<WorkloadKey>>,
-    reverse: BTreeMap<WorkloadKey, BTreeSet<StreamKey>>,
+/// Which objects depend on which streams: workloads that trigger on a stream's tags (fed by
+/// the workload watches), or streams whose tags track another stream (fed by reconcile).
+#[derive(Debug)]
+pub struct Index<W> {
+    forward: BTreeMap<StreamKey, BTreeSet<W>>,
+    reverse: BTreeMap<W, BTreeSet<StreamKey>>,
 }
 
-impl TriggerIndex {
-    /// Records that `workload` now triggers on `streams` (replacing what it did before).
-    pub fn update(&mut self, workload: WorkloadKey, streams: BTreeSet<StreamKey>) {
+impl<W> Default for Index<W> {
+    fn default() -> Self {
+        Index {
+            forward: BTreeMap::new(),
+            reverse: BTreeMap::new(),
+        }
+    }
+}
+
+/// Workloads by the streams they trigger on.
+pub type TriggerIndex = Index<WorkloadKey>;
+/// Streams by the other streams their tags read from.
+pub type ReferrerIndex = Index<StreamKey>;
+
+impl<W: Ord + Clone> Index<W> {
+    /// Records that `workload` now depends on `streams` (replacing what it did before).
+    pub fn update(&mut self, workload: W, streams: BTreeSet<StreamKey>) {
         if let Some(old) = self.reverse.remove(&workload) {
             for s in old {
                 if let Some(set) = self.forward.get_mut(&s) {
@@ -95,8 +110,8 @@ impl TriggerIndex {
         }
     }
 
-    /// The workloads triggering on `stream`.
-    pub fn workloads(&self, stream: &StreamKey) -> Vec<WorkloadKey> {
+    /// The objects depending on `stream`.
+    pub fn workloads(&self, stream: &StreamKey) -> Vec<W> {
         self.forward
             .get(stream)
             .map(|s| s.iter().cloned().collect())
@@ -125,6 +140,8 @@ pub struct Context {
     pub config: Config,
     /// Workload trigger index.
     pub index: Arc<Mutex<TriggerIndex>>,
+    /// Streams whose tags read from other streams.
+    pub referrers: Arc<Mutex<ReferrerIndex>>,
     state: Mutex<HashMap<StreamKey, StreamState>>,
 }
 
@@ -136,6 +153,7 @@ impl Context {
         importer: Importer,
         config: Config,
         index: Arc<Mutex<TriggerIndex>>,
+        referrers: Arc<Mutex<ReferrerIndex>>,
     ) -> Self {
         Context {
             client,
@@ -143,6 +161,7 @@ impl Context {
             importer,
             config,
             index,
+            referrers,
             state: Mutex::new(HashMap::new()),
         }
     }
@@ -261,6 +280,9 @@ pub async fn reconcile(stream: Arc<ImageStream>, ctx: Arc<Context>) -> Result<Ac
 
     let mut others = BTreeMap::new();
     let refs = tags::referenced_streams(&stream, &ns, &name);
+    if let Ok(mut r) = ctx.referrers.lock() {
+        r.update(key.clone(), refs.iter().cloned().collect());
+    }
     for (ons, oname) in &refs {
         let api: Api<ImageStream> = Api::namespaced(ctx.client.clone(), ons);
         if let Some(o) = api.get_opt(oname).await? {
@@ -327,10 +349,6 @@ pub async fn reconcile(stream: Arc<ImageStream>, ctx: Arc<Context>) -> Result<Ac
     if let Some(d) = retry_in {
         next = next.min(d);
     }
-    if !refs.is_empty() {
-        // sources in other streams are not watched per stream: look again soon
-        next = next.min(Duration::from_secs(30));
-    }
     Ok(Action::requeue(next))
 }
 
@@ -395,6 +413,25 @@ pub fn map_workload<K: Resource>(
         i.update(key, streams.clone());
     }
     streams
+        .into_iter()
+        .map(|(ns, name)| ObjectRef::new(&name).within(&ns))
+        .collect()
+}
+
+/// The mapper of the second ImageStream watch: a changed stream reconciles the streams whose
+/// tags read from it (`ImageStreamTag`/`ImageStreamImage` in another stream).
+pub fn map_referrers(
+    referrers: &Mutex<ReferrerIndex>,
+    stream: &ImageStream,
+) -> Vec<ObjectRef<ImageStream>> {
+    let key = (
+        stream.metadata.namespace.clone().unwrap_or_default(),
+        stream.metadata.name.clone().unwrap_or_default(),
+    );
+    referrers
+        .lock()
+        .map(|r| r.workloads(&key))
+        .unwrap_or_default()
         .into_iter()
         .map(|(ns, name)| ObjectRef::new(&name).within(&ns))
         .collect()
@@ -542,6 +579,16 @@ mod tests {
     #[test]
     fn index_tracks_changes_and_removals() {
         let mut i = TriggerIndex::default();
+        let mut r = ReferrerIndex::default();
+        r.update(sk("ns", "app"), [sk("openshift", "ruby")].into());
+        let ruby: ImageStream = serde_json::from_value(
+            json!({"metadata": {"name": "ruby", "namespace": "openshift"}, "spec": {}}),
+        )
+        .expect("stream");
+        assert_eq!(
+            map_referrers(&Mutex::new(r), &ruby),
+            vec![ObjectRef::<ImageStream>::new("app").within("ns")]
+        );
         let w = (WorkloadKind::Deployment, "ns".to_owned(), "web".to_owned());
         i.update(w.clone(), [sk("ns", "app"), sk("base", "ruby")].into());
         assert_eq!(i.workloads(&sk("ns", "app")), vec![w.clone()]);

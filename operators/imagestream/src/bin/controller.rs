@@ -16,7 +16,9 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use outrigger_api::image::ImageStream;
-use outrigger_imagestream::controller::{self, Context, TriggerIndex, map_workload};
+use outrigger_imagestream::controller::{
+    self, Context, ReferrerIndex, TriggerIndex, map_referrers, map_workload,
+};
 use outrigger_imagestream::error::Error;
 use outrigger_imagestream::import::Importer;
 use outrigger_imagestream::triggers::WorkloadKind;
@@ -121,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
     health.set_ready(true);
 
     let index = Arc::new(Mutex::new(TriggerIndex::default()));
+    let referrers = Arc::new(Mutex::new(ReferrerIndex::default()));
     let ctx = Arc::new(Context::new(
         client.clone(),
         Recorder::new(
@@ -141,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
             resync: Duration::from_secs(args.resync_seconds.max(10)),
         },
         index.clone(),
+        referrers.clone(),
     ));
 
     let cfg = watcher::Config::default();
@@ -154,6 +158,11 @@ async fn main() -> anyhow::Result<()> {
     let m = metrics.clone();
     let run = Controller::new(Api::<ImageStream>::all(client.clone()), cfg.clone())
         .with_config(ControllerConfig::default().concurrency(args.reconcile_concurrency))
+        .watches(
+            Api::<ImageStream>::all(client.clone()),
+            cfg.clone(),
+            move |o| map_referrers(&referrers, &o),
+        )
         .watches(
             Api::<Deployment>::all(client.clone()),
             cfg.clone(),
