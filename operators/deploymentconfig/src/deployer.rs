@@ -585,31 +585,44 @@ impl Deployer {
                 Error::InvalidConfig(format!("{to_name:?} is not <stream>:<tag>"))
             })?;
             let api: Api<ImageStream> = Api::namespaced(self.client.clone(), &ns);
-            // Like an ImageStreamTag update in OpenShift, a missing stream is created.
-            let mut is = match api.get_opt(stream).await? {
-                Some(is) => is,
-                None => {
-                    let fresh: ImageStream = serde_json::from_value(json!({
-                        "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
-                        "metadata": {"name": stream, "namespace": ns}, "spec": {},
-                    }))?;
-                    api.create(
-                        &PostParams {
+            // Like an ImageStreamTag update in OpenShift, a missing stream is created. Writes are
+            // guarded by resourceVersion and retried on conflicts (the ImageStream controller
+            // writes the same object).
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut is = match api.get_opt(stream).await? {
+                    Some(is) => is,
+                    None => {
+                        let fresh: ImageStream = serde_json::from_value(json!({
+                            "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                            "metadata": {"name": stream, "namespace": ns}, "spec": {},
+                        }))?;
+                        let pp = PostParams {
                             field_manager: Some(DEPLOYER_FIELD_MANAGER.into()),
                             ..Default::default()
-                        },
-                        &fresh,
-                    )
-                    .await?
+                        };
+                        match api.create(&pp, &fresh).await {
+                            Ok(is) => is,
+                            Err(kube::Error::Api(e)) if e.code == 409 && attempt < 10 => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                };
+                let mut tags = is.spec.tags.take().unwrap_or_default();
+                tags.retain(|x| x.name.as_deref() != Some(tag));
+                tags.push(serde_json::from_value(
+                    json!({"name": tag, "from": {"kind": "DockerImage", "name": image}}),
+                )?);
+                let patch = json!({"spec": {"tags": tags}, "metadata": {"resourceVersion": is.resource_version()}});
+                match api.patch(stream, &pm(), &Patch::Merge(&patch)).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(e)) if e.code == 409 && attempt < 10 => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-            };
-            let mut tags = is.spec.tags.take().unwrap_or_default();
-            tags.retain(|x| x.name.as_deref() != Some(tag));
-            tags.push(serde_json::from_value(
-                json!({"name": tag, "from": {"kind": "DockerImage", "name": image}}),
-            )?);
-            let patch = json!({"spec": {"tags": tags}, "metadata": {"resourceVersion": is.resource_version()}});
-            api.patch(stream, &pm(), &Patch::Merge(&patch)).await?;
+            }
             say(format!("--> {point}: Tagged {image} into {ns}/{to_name}"));
         }
         Ok(())
