@@ -32,6 +32,10 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt as _};
 use outrigger_api::image::{ImageStream, ImageStreamStatus};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -119,6 +123,46 @@ impl<W: Ord + Clone> Index<W> {
     }
 }
 
+/// Label of an import result: `Imported` or the error category.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ImportLabels {
+    /// `Imported`, or the error's category (`NotFound`, `Unauthorized`, ...).
+    pub result: String,
+}
+
+/// Import and trigger counters (bounded labels).
+#[derive(Clone, Debug, Default)]
+pub struct ImportMetrics {
+    imports: Family<ImportLabels, Counter>,
+    triggered: Counter,
+}
+
+impl ImportMetrics {
+    /// Registers `imagestream_imports` and `imagestream_image_triggers` in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = ImportMetrics::default();
+        registry.register(
+            "imagestream_imports",
+            "Tag imports from registries, by result (Imported or the error category)",
+            m.imports.clone(),
+        );
+        registry.register(
+            "imagestream_image_triggers",
+            "Workload images updated by image.openshift.io/triggers",
+            m.triggered.clone(),
+        );
+        m
+    }
+
+    fn import(&self, result: &str) {
+        self.imports
+            .get_or_create(&ImportLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+}
+
 /// Per-stream memory of the controller (lost on restart, which only costs one extra import).
 #[derive(Debug, Default)]
 struct StreamState {
@@ -142,6 +186,8 @@ pub struct Context {
     pub index: Arc<Mutex<TriggerIndex>>,
     /// Streams whose tags read from other streams.
     pub referrers: Arc<Mutex<ReferrerIndex>>,
+    /// Import and trigger counters.
+    pub metrics: ImportMetrics,
     state: Mutex<HashMap<StreamKey, StreamState>>,
 }
 
@@ -154,6 +200,7 @@ impl Context {
         config: Config,
         index: Arc<Mutex<TriggerIndex>>,
         referrers: Arc<Mutex<ReferrerIndex>>,
+        metrics: ImportMetrics,
     ) -> Self {
         Context {
             client,
@@ -162,6 +209,7 @@ impl Context {
             config,
             index,
             referrers,
+            metrics,
             state: Mutex::new(HashMap::new()),
         }
     }
@@ -270,8 +318,14 @@ pub async fn reconcile(stream: Arc<ImageStream>, ctx: Arc<Context>) -> Result<Ac
         .await;
         for (req, r) in &results {
             match r {
-                Ok(i) => tracing::info!(tag = %req.tag, digest = %i.digest, "imported"),
-                Err(e) => failed.push((req.tag.clone(), e.category(), e.to_string())),
+                Ok(i) => {
+                    ctx.metrics.import("Imported");
+                    tracing::info!(tag = %req.tag, digest = %i.digest, "imported");
+                }
+                Err(e) => {
+                    ctx.metrics.import(e.category());
+                    failed.push((req.tag.clone(), e.category(), e.to_string()));
+                }
             }
         }
         let t = now();
@@ -555,6 +609,7 @@ where
     let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))?;
     api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
         .await?;
+    ctx.metrics.triggered.inc();
     tracing::info!(kind = kind.as_str(), %ns, %name, ?images, "image trigger applied");
     publish(
         ctx,
@@ -574,6 +629,30 @@ mod tests {
 
     fn sk(ns: &str, n: &str) -> StreamKey {
         (ns.to_owned(), n.to_owned())
+    }
+
+    #[test]
+    fn import_metrics_are_exposed() {
+        let mut registry = Registry::with_prefix("outrigger");
+        let m = ImportMetrics::register(&mut registry);
+        m.import("Imported");
+        m.import("NotFound");
+        m.import("NotFound");
+        m.triggered.inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(
+            text.contains("outrigger_imagestream_imports_total{result=\"NotFound\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("outrigger_imagestream_imports_total{result=\"Imported\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("outrigger_imagestream_image_triggers_total 1"),
+            "{text}"
+        );
     }
 
     #[test]

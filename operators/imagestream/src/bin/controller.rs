@@ -17,7 +17,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use outrigger_api::image::ImageStream;
 use outrigger_imagestream::controller::{
-    self, Context, ReferrerIndex, TriggerIndex, map_referrers, map_workload,
+    self, Context, ImportMetrics, ReferrerIndex, TriggerIndex, map_referrers, map_workload,
 };
 use outrigger_imagestream::error::Error;
 use outrigger_imagestream::import::Importer;
@@ -102,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = prometheus_client::registry::Registry::with_prefix("outrigger");
     let metrics = Arc::new(ReconcileMetrics::register(&mut registry));
+    let import_metrics = ImportMetrics::register(&mut registry);
     let health = outrigger_kit::admin::Health::default();
     tokio::spawn(outrigger_kit::admin::serve(
         args.admin_addr,
@@ -145,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         },
         index.clone(),
         referrers.clone(),
+        import_metrics,
     ));
 
     let cfg = watcher::Config::default();
