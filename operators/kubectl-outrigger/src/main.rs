@@ -265,7 +265,7 @@ async fn run(args: Args) -> Result<()> {
             )
             .await?;
             // The controller records the outcome in the handled annotation.
-            for _ in 0..30 {
+            for _ in 0..90 {
                 let dc = dcs.get(name).await?;
                 match dc.annotations().get(request::ROLLBACK_HANDLED) {
                     Some(h) if h == &value => {
@@ -279,7 +279,7 @@ async fn run(args: Args) -> Result<()> {
                 }
             }
             bail!(
-                "the controller did not handle the rollback request within 30s (is outrigger-deploymentconfig running?)"
+                "the controller did not handle the rollback request within 90s (is outrigger-deploymentconfig running?)"
             );
         }
         other => bail!("unknown verb {other}\n{USAGE}"),
