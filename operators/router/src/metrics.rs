@@ -135,14 +135,55 @@ impl Metrics {
     }
 }
 
-/// `2xx` and friends.
-pub fn code_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+/// The series of one route, resolved once per table rebuild so a request records without
+/// building label sets.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    classes: [Counter; 5],
+    latency: Histogram,
+}
+
+impl RouteMetrics {
+    /// Counts a response and its latency.
+    pub fn record(&self, status: u16, seconds: f64) {
+        let i = match status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            _ => 4,
+        };
+        self.classes[i].inc();
+        self.latency.observe(seconds);
+    }
+}
+
+impl Metrics {
+    /// The series of `route` (created when missing).
+    pub fn for_route(&self, route: &str) -> RouteMetrics {
+        let class = |code| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    route: route.to_string(),
+                    code,
+                })
+                .clone()
+        };
+        RouteMetrics {
+            classes: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            latency: self
+                .latency
+                .get_or_create(&RouteLabels {
+                    route: route.to_string(),
+                })
+                .clone(),
+        }
     }
 }
 
@@ -179,5 +220,33 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
         assert!(!text.contains("ns/r"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod route_metrics_tests {
+    use super::*;
+
+    #[test]
+    fn cached_handles_record_into_the_families() {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        let h = m.for_route("ns/r");
+        h.record(204, 0.002);
+        h.record(503, 0.001);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains(r#"outrigger_router_requests_total{route="ns/r",code="2xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"outrigger_router_requests_total{route="ns/r",code="5xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"outrigger_router_request_duration_seconds_count{route="ns/r"} 2"#),
+            "{text}"
+        );
     }
 }

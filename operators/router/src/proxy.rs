@@ -38,7 +38,7 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::metrics::{ErrorLabels, Metrics, RequestLabels, RouteLabels, code_class};
+use crate::metrics::{ErrorLabels, Metrics};
 
 /// Body of requests to and responses from the router.
 pub type Body = UnsyncBoxBody<Bytes, hyper::Error>;
@@ -135,6 +135,9 @@ pub struct State {
     pub access_log: bool,
     /// Per-source limits.
     pub limiter: crate::limit::Limiter,
+    /// Metric handles of the routes in the table (refreshed with it).
+    pub route_metrics: ArcSwap<HashMap<ObjectKey, Arc<crate::metrics::RouteMetrics>>>,
+    unmatched: crate::metrics::RouteMetrics,
 }
 
 impl State {
@@ -146,6 +149,7 @@ impl State {
         public_https_port: u16,
         access_log: bool,
     ) -> Self {
+        let unmatched = metrics.for_route("none");
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -163,6 +167,8 @@ impl State {
             public_https_port,
             access_log,
             limiter: crate::limit::Limiter::default(),
+            route_metrics: ArcSwap::from_pointee(HashMap::new()),
+            unmatched,
         }
     }
 
@@ -591,29 +597,26 @@ pub async fn handle(
         .cloned();
     let (resp, route) = match (entry, host) {
         (Some(e), Some(host)) => {
-            let route = e.key.to_string();
-            (serve(&state, &conn, &e, &host, req).await, route)
+            let resp = serve(&state, &conn, &e, &host, req).await;
+            (resp, Some(e))
         }
-        _ => (unavailable(), "none".to_string()),
+        _ => (unavailable(), None),
     };
     let status = resp.status().as_u16();
     let took = start.elapsed();
-    state
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route: route.clone(),
-            code: code_class(status),
-        })
-        .inc();
-    state
-        .metrics
-        .latency
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
-        .observe(took.as_secs_f64());
+    let cached = route
+        .as_ref()
+        .and_then(|e| state.route_metrics.load().get(&e.key).cloned());
+    match (&route, cached) {
+        (_, Some(m)) => m.record(status, took.as_secs_f64()),
+        (Some(e), None) => state
+            .metrics
+            .for_route(&e.key.to_string())
+            .record(status, took.as_secs_f64()),
+        (None, None) => state.unmatched.record(status, took.as_secs_f64()),
+    }
     if state.access_log {
+        let route = route.map_or_else(|| "none".to_string(), |e| e.key.to_string());
         tracing::info!(target: "access", client = %conn.client, %method, %path, route, status, took_ms = took.as_secs_f64() * 1000.0, tls = conn.tls);
     }
     Ok(resp)
@@ -661,9 +664,7 @@ async fn serve(
         None => None,
     };
     let cookie_name = (!e.options.disable_cookies).then(|| e.cookie_name());
-    let sticky = cookie_name
-        .as_deref()
-        .and_then(|n| find_cookie(req.headers(), n));
+    let sticky = cookie_name.and_then(|n| find_cookie(req.headers(), n));
 
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));

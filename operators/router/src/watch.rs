@@ -200,6 +200,16 @@ pub fn rebuild(
             .map(|e| e.key.to_string())
             .collect()
     };
+    let handles: HashMap<ObjectKey, Arc<crate::metrics::RouteMetrics>> = table
+        .entries()
+        .map(|e| {
+            (
+                e.key.clone(),
+                Arc::new(state.metrics.for_route(&e.key.to_string())),
+            )
+        })
+        .collect();
+    state.route_metrics.store(Arc::new(handles));
     state.table.store(Arc::new(table));
     for route in gone {
         state.metrics.forget_route(&route);

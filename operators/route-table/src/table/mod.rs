@@ -151,6 +151,7 @@ pub struct RouteEntry {
     pub balance: Balance,
     /// Sum of the weights of backends that can take traffic.
     pub total_weight: u32,
+    cookie: String,
 }
 
 impl RouteEntry {
@@ -211,13 +212,10 @@ impl RouteEntry {
         backend.endpoints.get(idx).map(track)
     }
 
-    /// Default sticky cookie name: a hash of the route's namespace/name (like OpenShift's
-    /// generated cookie names), unless `router.openshift.io/cookie_name` sets one.
-    pub fn cookie_name(&self) -> String {
-        self.options
-            .cookie_name
-            .clone()
-            .unwrap_or_else(|| format!("{:032x}", u128::from(stable_hash(&self.key))))
+    /// Name of the sticky cookie: `router.openshift.io/cookie_name`, else a hash of the
+    /// route's namespace/name (like OpenShift's generated cookie names).
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie
     }
 }
 
@@ -383,6 +381,11 @@ impl RouteTable {
                 tls: r.tls.clone(),
                 options: r.options.clone(),
                 headers: r.headers.clone(),
+                cookie: r
+                    .options
+                    .cookie_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{:032x}", u128::from(stable_hash(&r.key)))),
                 balance: r.options.balance_for(active, passthrough),
                 backends,
                 total_weight,
