@@ -929,3 +929,47 @@ async fn tag_images_hook_tags_the_deployed_image() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_rollout_without_progress_times_out_and_rolls_back() {
+    run("dc-rolling-timeout", |env: Env| async move {
+        let strategy = r#"    type: Rolling
+    rollingParams:
+      maxSurge: 1
+      maxUnavailable: 0
+      timeoutSeconds: 8"#;
+        env.apply_yaml(&dc_yaml("stuck", strategy, 2, "good"))
+            .await?;
+        ensure!(wait_rollout(&env, "stuck", 1, Duration::from_secs(180)).await? == "Complete");
+        // Version 2's pods never become ready (the probe asks a closed port).
+        let bad = dc_yaml("stuck", strategy, 2, "bad").replace("port: 8080}", "port: 9999}");
+        env.apply_yaml(&bad).await?;
+        ensure!(wait_rollout(&env, "stuck", 2, Duration::from_secs(180)).await? == "Failed");
+        let log = env.pod_logs("stuck-2-deploy").await?;
+        ensure!(
+            log.contains("timed out waiting for any update progress to be made"),
+            "{log}"
+        );
+        let dc = wait_dc(
+            &env,
+            "stuck",
+            "rolled back to stuck-1",
+            Duration::from_secs(120),
+            |d| {
+                condition(d, "Progressing")
+                    .is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded")
+                    && d["status"]["availableReplicas"] == 2
+            },
+        )
+        .await?;
+        ensure!(condition(&dc, "Available").is_some_and(|c| c["status"] == "True"));
+        wait_for("stuck-2 scaled to zero", Duration::from_secs(60), || {
+            let r = rc_replicas(&env, "stuck-2");
+            async move { Ok(r? == 0) }
+        })
+        .await?;
+        ensure!(rc_replicas(&env, "stuck-1")? == 2);
+        Ok(())
+    })
+    .await;
+}
