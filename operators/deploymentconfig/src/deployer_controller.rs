@@ -260,3 +260,175 @@ pub async fn reconcile(rc_obj: Arc<ReplicationController>, ctx: Arc<Context>) ->
         _ => Action::requeue(Duration::from_secs(30)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reconcile against a scripted fake API server: each test lists the calls it expects
+    //! (method, path) and what the server answers, and checks the bodies the controller sent.
+
+    use std::sync::Mutex;
+
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::rc::tests::dc_fixture;
+
+    type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+    /// A client whose server answers each request with `answer(method, path, body)`.
+    fn fake_client(answer: fn(&str, &str, &Value) -> (u16, Value)) -> (Client, Calls) {
+        let calls: Calls = Arc::default();
+        let seen = calls.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let seen = seen.clone();
+            async move {
+                let method = req.method().to_string();
+                let path = req.uri().path().to_owned();
+                let bytes = req.into_body().collect_bytes().await?;
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let (code, reply) = answer(&method, &path, &body);
+                if let Ok(mut s) = seen.lock() {
+                    s.push((method, path, body));
+                }
+                let resp = Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&reply)?))?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(resp)
+            }
+        });
+        (Client::new(service, "demo"), calls)
+    }
+
+    fn ctx(client: Client) -> Arc<Context> {
+        Arc::new(Context {
+            recorder: Recorder::new(
+                client.clone(),
+                kube::runtime::events::Reporter {
+                    controller: "test".into(),
+                    instance: None,
+                },
+            ),
+            client,
+            deployer_image: "registry/deployer:dev".into(),
+        })
+    }
+
+    fn new_rc() -> ReplicationController {
+        let mut rc = rc::build(&dc_fixture(1)).expect("rc");
+        rc.metadata.uid = Some("rc-uid".into());
+        rc.metadata.resource_version = Some("7".into());
+        rc
+    }
+
+    fn not_found() -> (u16, Value) {
+        (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+        )
+    }
+
+    #[tokio::test]
+    async fn new_rc_gets_a_deployer_pod_and_moves_to_pending() {
+        let (client, calls) = fake_client(|method, path, body| match (method, path) {
+            ("GET", "/api/v1/namespaces/demo/pods/web-1-deploy") => not_found(),
+            ("POST", "/api/v1/namespaces/demo/pods") => (201, body.clone()),
+            ("PATCH", "/api/v1/namespaces/demo/replicationcontrollers/web-1") => {
+                (200, serde_json::to_value(new_rc()).unwrap_or_default())
+            }
+            _ => (500, json!({})),
+        });
+        let action = tokio::time::timeout(
+            Duration::from_secs(5),
+            reconcile(Arc::new(new_rc()), ctx(client)),
+        )
+        .await
+        .expect("no hang")
+        .expect("reconciles");
+        assert_eq!(action, Action::requeue(Duration::from_secs(30)));
+        let calls = calls.lock().expect("calls").clone();
+        let methods: Vec<_> = calls.iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+        assert_eq!(
+            methods,
+            [
+                "GET /api/v1/namespaces/demo/pods/web-1-deploy",
+                "POST /api/v1/namespaces/demo/pods",
+                "PATCH /api/v1/namespaces/demo/replicationcontrollers/web-1",
+            ]
+        );
+        assert_eq!(calls[1].2["metadata"]["name"], "web-1-deploy");
+        assert_eq!(calls[1].2["spec"]["serviceAccountName"], "deployer");
+        let patch = &calls[2].2["metadata"];
+        assert_eq!(
+            patch["annotations"]["openshift.io/deployment.phase"],
+            "Pending"
+        );
+        assert_eq!(
+            patch["annotations"]["openshift.io/deployer-pod.name"],
+            "web-1-deploy"
+        );
+        assert_eq!(
+            patch["resourceVersion"], "7",
+            "phase writes are guarded by resourceVersion"
+        );
+    }
+
+    #[tokio::test]
+    async fn succeeded_pod_completes_the_rc_and_records_replicas() {
+        let (client, calls) = fake_client(|method, path, _| match (method, path) {
+            ("GET", "/api/v1/namespaces/demo/pods/web-1-deploy") => (
+                200,
+                json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "web-1-deploy", "namespace": "demo",
+                        "annotations": {"openshift.io/deployment.name": "web-1"},
+                        "ownerReferences": [{"apiVersion": "v1", "kind": "ReplicationController", "name": "web-1", "uid": "rc-uid"}]},
+                    "status": {"phase": "Succeeded"}
+                }),
+            ),
+            ("PATCH", "/api/v1/namespaces/demo/replicationcontrollers/web-1") => {
+                (200, serde_json::to_value(new_rc()).unwrap_or_default())
+            }
+            _ => (500, json!({})),
+        });
+        let mut rc = new_rc();
+        rc.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(DEPLOYMENT_STATUS_ANNOTATION.into(), "Running".into());
+        tokio::time::timeout(Duration::from_secs(5), reconcile(Arc::new(rc), ctx(client)))
+            .await
+            .expect("no hang")
+            .expect("reconciles");
+        let calls = calls.lock().expect("calls").clone();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        let a = &calls[1].2["metadata"]["annotations"];
+        assert_eq!(a["openshift.io/deployment.phase"], "Complete");
+        assert_eq!(a["openshift.io/deployment.replicas"], "3");
+        assert_eq!(
+            a["kubectl.kubernetes.io/desired-replicas"],
+            Value::Null,
+            "desired-replicas is removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn complete_rc_is_left_alone() {
+        let (client, calls) = fake_client(|_, _, _| (500, json!({})));
+        let mut rc = new_rc();
+        rc.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(DEPLOYMENT_STATUS_ANNOTATION.into(), "Complete".into());
+        let action = reconcile(Arc::new(rc), ctx(client))
+            .await
+            .expect("reconciles");
+        assert_eq!(action, Action::await_change());
+        assert!(
+            calls.lock().expect("calls").is_empty(),
+            "a finished rollout never changes"
+        );
+    }
+}
