@@ -654,3 +654,73 @@ spec:
     })
     .await;
 }
+
+#[tokio::test]
+async fn pod_with_a_local_lookup_name_starts_with_the_resolved_image() {
+    run("imagestream-local-lookup", |env: Env| async move {
+        let registry = registry_address()?;
+        let tool = repo(&env, &registry, "tool");
+        let digest = push_unique(&registry, &format!("{tool}:1"), "tool")?;
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: tool}}
+spec:
+  lookupPolicy: {{local: true}}
+  tags:
+  - name: "1"
+    from: {{kind: DockerImage, name: "{tool}:1"}}
+    importPolicy: {{insecure: true}}
+---
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: nolookup}}
+spec:
+  tags:
+  - name: "1"
+    from: {{kind: DockerImage, name: "{tool}:1"}}
+    importPolicy: {{insecure: true}}
+"#
+        ))
+        .await?;
+        wait_stream(&env, "tool", "tool:1 imported", Duration::from_secs(60), |is| !images(is, "1").is_empty()).await?;
+        wait_stream(&env, "nolookup", "nolookup:1 imported", Duration::from_secs(60), |is| !images(is, "1").is_empty())
+            .await?;
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "uses-tool"},
+            "spec": {
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "tool:1", "command": ["sh", "-c", "echo resolved"]}],
+            },
+        });
+        env.apply_documents(vec![pod], false).await?;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = env.api();
+        let created = pods.get("uses-tool").await?;
+        let image = created
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        ensure!(image == format!("{tool}@{digest}"), "pod image {image:?}, expected {tool}@{digest}");
+        env.wait_pod_succeeded("uses-tool", Duration::from_secs(90)).await?;
+        ensure!(env.pod_logs("uses-tool").await?.contains("resolved"));
+        // a stream without lookupPolicy.local is not used: the name stays as written
+        let dry = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "no-lookup"},
+            "spec": {"containers": [{"name": "main", "image": "nolookup:1"}]},
+        });
+        let applied = env.apply_documents(vec![dry], true).await?;
+        let image = applied
+            .first()
+            .map(|o| o.data["spec"]["containers"][0]["image"].clone())
+            .unwrap_or_default();
+        ensure!(image == "nolookup:1", "a stream without local lookup resolved the name: {image}");
+        Ok(())
+    })
+    .await;
+}

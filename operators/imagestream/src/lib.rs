@@ -5,7 +5,8 @@
 //! - [`history`]: OpenShift's tag-history rule and `ImportSuccess` conditions;
 //! - [`tags`]: which tags need an import, how results and `ImageStreamTag`/`ImageStreamImage`/
 //!   `reference` tags enter `status.tags`, and the pull spec consumers get;
-//! - [`triggers`]: the `image.openshift.io/triggers` annotation and the patch it implies.
+//! - [`triggers`]: the `image.openshift.io/triggers` annotation and the patch it implies;
+//! - [`webhook`]: `lookupPolicy.local` name resolution for pods (pure part and TLS server).
 //!
 //! I/O: [`import`] (OCI distribution API) and [`controller`] (reconcile, status, events,
 //! workload triggers).
@@ -17,3 +18,4 @@ pub mod import;
 pub mod reference;
 pub mod tags;
 pub mod triggers;
+pub mod webhook;

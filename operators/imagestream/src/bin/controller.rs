@@ -53,6 +53,23 @@ struct Args {
     /// Streams reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 4)]
     reconcile_concurrency: u16,
+    /// Address of the `lookupPolicy.local` admission webhook (TLS); empty: not served.
+    #[arg(long, env = "WEBHOOK_ADDR", default_value = "")]
+    webhook_addr: String,
+    /// PEM certificate chain of the webhook.
+    #[arg(
+        long,
+        env = "WEBHOOK_CERT_FILE",
+        default_value = "/etc/outrigger/webhook/tls.crt"
+    )]
+    webhook_cert: std::path::PathBuf,
+    /// PEM private key of the webhook.
+    #[arg(
+        long,
+        env = "WEBHOOK_KEY_FILE",
+        default_value = "/etc/outrigger/webhook/tls.key"
+    )]
+    webhook_key: std::path::PathBuf,
     /// Seconds between periodic re-checks of every stream.
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 600)]
     resync_seconds: u64,
@@ -110,6 +127,24 @@ async fn main() -> anyhow::Result<()> {
         health.clone(),
         std::future::pending(),
     ));
+
+    // every replica serves the webhook (it only reads streams)
+    if !args.webhook_addr.is_empty() {
+        let addr: SocketAddr = args.webhook_addr.parse().context("WEBHOOK_ADDR")?;
+        let (cert, key, c) = (
+            args.webhook_cert.clone(),
+            args.webhook_key.clone(),
+            client.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) =
+                outrigger_imagestream::webhook::serve(addr, &cert, &key, c, std::future::pending())
+                    .await
+            {
+                tracing::error!(error = %e, "the lookupPolicy.local webhook is not served");
+            }
+        });
+    }
 
     let (tx, mut leading) = tokio::sync::watch::channel(false);
     tokio::spawn(outrigger_kit::leader::run(
