@@ -958,6 +958,72 @@ mod tests {
         assert_eq!(ops[1]["value"][0]["imageChangeParams"]["automatic"], false);
     }
 
+    fn stored_dc() -> DeploymentConfig {
+        let mut dc = dc_fixture(0);
+        dc.status = None;
+        dc.metadata.resource_version = Some("5".into());
+        dc
+    }
+
+    #[tokio::test]
+    async fn new_dc_gets_a_deployer_account_and_version_one() {
+        use crate::deployer_controller::tests::fake_client;
+        let (client, calls) = fake_client(|method, path, body| match method {
+            "PATCH" if path.ends_with("/deploymentconfigs/web/status") => {
+                (200, serde_json::to_value(stored_dc()).unwrap_or_default())
+            }
+            "PATCH" => (200, body.clone()),
+            "GET" if path.ends_with("/replicationcontrollers") => (
+                200,
+                json!({"apiVersion": "v1", "kind": "ReplicationControllerList", "metadata": {}, "items": []}),
+            ),
+            "GET" if path.ends_with("/deploymentconfigs/web") => {
+                (200, serde_json::to_value(stored_dc()).unwrap_or_default())
+            }
+            _ => (500, json!({})),
+        });
+        let ctx = Arc::new(Context {
+            recorder: Recorder::new(
+                client.clone(),
+                kube::runtime::events::Reporter {
+                    controller: "test".into(),
+                    instance: None,
+                },
+            ),
+            client,
+            bootstrapped: Mutex::new(HashSet::new()),
+        });
+        let action = tokio::time::timeout(
+            Duration::from_secs(5),
+            reconcile(Arc::new(stored_dc()), ctx),
+        )
+        .await
+        .expect("no hang")
+        .expect("reconciles");
+        assert_eq!(action, Action::requeue(Duration::from_secs(1)));
+        let calls = calls.lock().expect("calls").clone();
+        let methods: Vec<_> = calls.iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+        assert_eq!(methods.len(), 5, "{methods:#?}");
+        assert!(
+            methods[0].ends_with("/namespaces/demo/serviceaccounts/deployer"),
+            "{methods:?}"
+        );
+        assert!(
+            methods[1].contains("/namespaces/demo/rolebindings/system"),
+            "{methods:?}"
+        );
+        assert_eq!(calls[1].2["roleRef"]["name"], "system:deployer");
+        assert!(methods[2].starts_with("GET ") && methods[2].ends_with("/replicationcontrollers"));
+        assert!(
+            methods[3].starts_with("GET ") && methods[3].ends_with("/deploymentconfigs/web"),
+            "freshness check"
+        );
+        let status = &calls[4].2["status"];
+        assert_eq!(status["latestVersion"], 1);
+        assert_eq!(status["details"]["message"], "config change");
+        assert_eq!(status["selector"], "app=web");
+    }
+
     #[test]
     fn stream_following() {
         let mut dc = dc_fixture(1);

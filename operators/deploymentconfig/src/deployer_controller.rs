@@ -262,7 +262,7 @@ pub async fn reconcile(rc_obj: Arc<ReplicationController>, ctx: Arc<Context>) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The reconcile against a scripted fake API server: each test lists the calls it expects
     //! (method, path) and what the server answers, and checks the bodies the controller sent.
 
@@ -275,10 +275,10 @@ mod tests {
     use super::*;
     use crate::rc::tests::dc_fixture;
 
-    type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
+    pub(crate) type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
 
     /// A client whose server answers each request with `answer(method, path, body)`.
-    fn fake_client(answer: fn(&str, &str, &Value) -> (u16, Value)) -> (Client, Calls) {
+    pub(crate) fn fake_client(answer: fn(&str, &str, &Value) -> (u16, Value)) -> (Client, Calls) {
         let calls: Calls = Arc::default();
         let seen = calls.clone();
         let service = tower::service_fn(move |req: Request<Body>| {
