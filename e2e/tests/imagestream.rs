@@ -6,9 +6,9 @@
 //! Images are pushed with `crane` (`$CRANE`, else `~/.cache/outrigger/bin/crane`, else PATH) to
 //! a repository of the test's own under `e2e/<namespace>/` in the local registry.
 //!
-//! The scheduled-import test needs a short interval: it sets `SCHEDULED_IMPORT_INTERVAL_SECONDS`
+//! The scheduled-import test needs a short interval: the tests set `SCHEDULED_IMPORT_INTERVAL_SECONDS`
 //! of the installed controller to a few seconds when it is longer (the chart's default is
-//! OpenShift's 900) and waits for the rollout; `hack/cluster up` (helm) puts the default back.
+//! OpenShift's 900) and wait for the rollout; `hack/cluster up` (helm) puts the default back.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -130,7 +130,8 @@ async fn wait_stream(
 }
 
 /// Makes the installed controller re-import scheduled tags every few seconds (see the module
-/// docs) and waits until it runs with that setting.
+/// docs) and waits until it runs with that setting. Every test calls it first: the tests of this
+/// file run concurrently, and none should start while the controller is being replaced.
 async fn short_scheduled_interval(env: &Env) -> Result<()> {
     let api: Api<Deployment> = Api::namespaced(env.client.clone(), CONTROLLER_NAMESPACE);
     let d = api.get_opt(CONTROLLER).await?.ok_or_else(|| {
@@ -146,19 +147,18 @@ async fn short_scheduled_interval(env: &Env) -> Result<()> {
         .and_then(|e| e.iter().find(|v| v.name == INTERVAL_ENV))
         .and_then(|v| v.value.as_deref())
         .and_then(|v| v.parse::<u64>().ok());
-    if current.is_some_and(|s| s <= TEST_INTERVAL_SECONDS) {
-        return Ok(());
+    if !current.is_some_and(|s| s <= TEST_INTERVAL_SECONDS) {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "controller", "env": [{"name": INTERVAL_ENV, "value": TEST_INTERVAL_SECONDS.to_string()}]}
+        ]}}}});
+        api.patch(
+            CONTROLLER,
+            &PatchParams::default(),
+            &Patch::Strategic(&patch),
+        )
+        .await
+        .context("shortening the scheduled-import interval of the controller")?;
     }
-    let patch = json!({"spec": {"template": {"spec": {"containers": [
-        {"name": "controller", "env": [{"name": INTERVAL_ENV, "value": TEST_INTERVAL_SECONDS.to_string()}]}
-    ]}}}});
-    api.patch(
-        CONTROLLER,
-        &PatchParams::default(),
-        &Patch::Strategic(&patch),
-    )
-    .await
-    .context("shortening the scheduled-import interval of the controller")?;
     wait_for(
         "the controller rollout with a short interval",
         Duration::from_secs(120),
@@ -211,10 +211,10 @@ async fn replica_set_images(env: &Env) -> Result<Vec<String>> {
 #[tokio::test]
 async fn scheduled_import_grows_history_and_rolls_deployment_once_per_digest() {
     run("imagestream-scheduled", |env: Env| async move {
+        short_scheduled_interval(&env).await?;
         let registry = registry_address()?;
         let app = repo(&env, &registry, "app");
         let first = push_unique(&registry, &format!("{app}:v1"), "first")?;
-        short_scheduled_interval(&env).await?;
 
         env.apply_yaml(&format!(
             r#"
@@ -315,6 +315,7 @@ spec:
 #[tokio::test]
 async fn failures_become_conditions_and_events_without_affecting_other_tags() {
     run("imagestream-failures", |env: Env| async move {
+        short_scheduled_interval(&env).await?;
         let registry = registry_address()?;
         let app = repo(&env, &registry, "good");
         let digest = push_unique(&registry, &format!("{app}:1"), "good")?;
@@ -460,6 +461,7 @@ spec:
 #[tokio::test]
 async fn manifest_list_imported_legacy_and_preserve_original() {
     run("imagestream-multiarch", |env: Env| async move {
+        short_scheduled_interval(&env).await?;
         let registry = registry_address()?;
         let app = repo(&env, &registry, "multi");
         let amd64 = push_unique(&registry, &format!("{app}:amd64"), "amd64")?;
@@ -549,6 +551,7 @@ spec:
 #[tokio::test]
 async fn corpus_stream_applies_unchanged_and_reports_unreachable_registry() {
     run("imagestream-corpus", |env: Env| async move {
+        short_scheduled_interval(&env).await?;
         let path = corpus_dir()
             .join("openshift__origin")
             .join("test__extended__testdata__cmd__test__cmd__testdata__test-multiarch-stream.yaml");
@@ -593,6 +596,7 @@ async fn corpus_stream_applies_unchanged_and_reports_unreachable_registry() {
 #[tokio::test]
 async fn import_request_annotation_and_tags_tracking_another_stream() {
     run("imagestream-tracking", |env: Env| async move {
+        short_scheduled_interval(&env).await?;
         let registry = registry_address()?;
         let base = repo(&env, &registry, "base");
         let first = push_unique(&registry, &format!("{base}:1"), "first")?;
@@ -658,6 +662,7 @@ spec:
 #[tokio::test]
 async fn pod_with_a_local_lookup_name_starts_with_the_resolved_image() {
     run("imagestream-local-lookup", |env: Env| async move {
+        short_scheduled_interval(&env).await?;
         let registry = registry_address()?;
         let tool = repo(&env, &registry, "tool");
         let digest = push_unique(&registry, &format!("{tool}:1"), "tool")?;
