@@ -147,7 +147,7 @@ async fn short_scheduled_interval(env: &Env) -> Result<()> {
         .and_then(|e| e.iter().find(|v| v.name == INTERVAL_ENV))
         .and_then(|v| v.value.as_deref())
         .and_then(|v| v.parse::<u64>().ok());
-    if !current.is_some_and(|s| s <= TEST_INTERVAL_SECONDS) {
+    if current.is_none_or(|s| s > TEST_INTERVAL_SECONDS) {
         let patch = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "controller", "env": [{"name": INTERVAL_ENV, "value": TEST_INTERVAL_SECONDS.to_string()}]}
         ]}}}});
