@@ -631,6 +631,135 @@ mod tests {
         (ns.to_owned(), n.to_owned())
     }
 
+    /// A context whose client talks to a mock API server.
+    fn mock_context() -> (
+        Arc<Context>,
+        tower_test::mock::Handle<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >,
+    ) {
+        let (service, handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let client = Client::new(service, "default");
+        let ctx = Context::new(
+            client.clone(),
+            Recorder::new(
+                client,
+                kube::runtime::events::Reporter {
+                    controller: "test".into(),
+                    instance: None,
+                },
+            ),
+            Importer::new(1, Duration::from_secs(1)),
+            Config {
+                internal_registry: Some("reg.local:5000".into()),
+                scheduled_interval: Duration::from_secs(900),
+                node_platform: ("linux".into(), "amd64".into()),
+                resync: Duration::from_secs(600),
+            },
+            Arc::default(),
+            Arc::default(),
+            ImportMetrics::default(),
+        );
+        (Arc::new(ctx), handle)
+    }
+
+    fn reference_stream(status: serde_json::Value) -> ImageStream {
+        serde_json::from_value(json!({
+            "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+            "metadata": {"name": "app", "namespace": "ns", "generation": 1},
+            "spec": {"tags": [
+                {"name": "ref", "reference": true, "from": {"kind": "DockerImage", "name": "quay.io/x/y:1"}},
+                {"name": "alias", "from": {"kind": "ImageStreamTag", "name": "ref"}},
+            ]},
+            "status": status,
+        }))
+        .expect("stream")
+    }
+
+    /// Resolving tags needs no registry: one server-side apply of the status, with the field
+    /// manager, carrying both tags and the repository.
+    #[tokio::test]
+    async fn reconcile_applies_status_once() {
+        let (ctx, mut handle) = mock_context();
+        let stream = Arc::new(reference_stream(json!({})));
+        let server = tokio::spawn(async move {
+            let (req, send) = handle.next_request().await.expect("a request");
+            assert_eq!(req.method(), http::Method::PATCH);
+            let uri = req.uri().to_string();
+            assert!(
+                uri.starts_with(
+                    "/apis/image.openshift.io/v1/namespaces/ns/imagestreams/app/status?"
+                ) && uri.contains("fieldManager=outrigger-imagestream")
+                    && uri.contains("force=true"),
+                "{uri}"
+            );
+            let body = req.into_body().collect_bytes().await.expect("body");
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(
+                body["status"]["dockerImageRepository"],
+                "reg.local:5000/ns/app"
+            );
+            let tags = body["status"]["tags"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let refs: Vec<(&str, &str)> = tags
+                .iter()
+                .map(|t| {
+                    (
+                        t["tag"].as_str().unwrap_or_default(),
+                        t["items"][0]["dockerImageReference"]
+                            .as_str()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            assert_eq!(refs, [("ref", "quay.io/x/y:1"), ("alias", "quay.io/x/y:1")]);
+            let mut answer = reference_stream(body["status"].clone());
+            answer.metadata.resource_version = Some("2".into());
+            send.send_response(
+                http::Response::builder()
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(&answer).expect("json"),
+                    ))
+                    .expect("response"),
+            );
+        });
+        let action = tokio::time::timeout(Duration::from_secs(1), reconcile(stream, ctx))
+            .await
+            .expect("reconcile finishes")
+            .expect("reconcile succeeds");
+        assert_eq!(action, Action::requeue(Duration::from_secs(600)));
+        tokio::time::timeout(Duration::from_secs(1), server)
+            .await
+            .expect("server done")
+            .expect("server assertions");
+    }
+
+    /// A stream whose status is already right causes no API call at all.
+    #[tokio::test]
+    async fn reconcile_is_silent_when_nothing_changed() {
+        let (ctx, mut handle) = mock_context();
+        let event = json!({"created": "2026-01-01T00:00:00Z", "dockerImageReference": "quay.io/x/y:1", "image": "", "generation": 1});
+        let stream = Arc::new(reference_stream(json!({
+            "dockerImageRepository": "reg.local:5000/ns/app",
+            "tags": [{"tag": "ref", "items": [event.clone()]}, {"tag": "alias", "items": [event]}],
+        })));
+        tokio::time::timeout(Duration::from_secs(1), reconcile(stream, ctx))
+            .await
+            .expect("reconcile finishes")
+            .expect("reconcile succeeds");
+        let next = tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await;
+        assert!(
+            next.is_err() || next.is_ok_and(|r| r.is_none()),
+            "unexpected API call"
+        );
+    }
+
     #[test]
     fn import_metrics_are_exposed() {
         let mut registry = Registry::with_prefix("outrigger");
