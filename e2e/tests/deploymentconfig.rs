@@ -116,6 +116,7 @@ fn rc_replicas(env: &Env, rc: &str) -> Result<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_rollout_becomes_available_and_config_change_rolls_version_two() {
     run("dc-rolling", |env: Env| async move {
+        let watch = InvariantWatch::start(&env);
         let started = Instant::now();
         env.apply_yaml(&dc_yaml("hello", ROLLING, 2, "one")).await?;
         env.kubectl(&[
@@ -242,6 +243,7 @@ async fn rolling_rollout_becomes_available_and_config_change_rolls_version_two()
         ])?;
         let scale: Value = serde_json::from_str(&scale)?;
         ensure!(scale["status"]["selector"] == "app=hello", "scale: {scale}");
+        watch.finish().await?;
         Ok(())
     })
     .await;
@@ -269,6 +271,7 @@ const RECREATE_WITH_HOOKS: &str = r#"    type: Recreate
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreate_runs_hooks_in_order_and_a_failing_mid_hook_rolls_back() {
     run("dc-recreate-hooks", |env: Env| async move {
+        let watch = InvariantWatch::start(&env);
         env.apply_yaml(&dc_yaml("web", RECREATE_WITH_HOOKS, 2, "good"))
             .await?;
         ensure!(wait_rollout(&env, "web", 1, Duration::from_secs(240)).await? == "Complete");
@@ -347,6 +350,7 @@ async fn recreate_runs_hooks_in_order_and_a_failing_mid_hook_rolls_back() {
         ensure!(dc["status"]["latestVersion"] == 2);
         ensure!(rc_replicas(&env, "web-1")? == 2 && rc_replicas(&env, "web-2")? == 0);
         ensure!(condition(&dc, "Available").is_some_and(|c| c["status"] == "True"));
+        watch.finish().await?;
         Ok(())
     })
     .await;
@@ -393,6 +397,93 @@ async fn bad_input_gets_a_condition_and_an_event() {
     .await;
 }
 
+/// Samples the namespace every 200 ms during a test and records violations of the invariants
+/// OpenShift's own tests watch: never two live deployer pods at once, a finished rollout never
+/// changes phase again, and phases only move forward.
+struct InvariantWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl InvariantWatch {
+    fn start(env: &Env) -> InvariantWatch {
+        use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+        use kube::api::ListParams;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pods: kube::Api<Pod> = env.api();
+        let rcs: kube::Api<ReplicationController> = env.api();
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let rank = |p: &str| match p {
+                "New" => 0,
+                "Pending" => 1,
+                "Running" => 2,
+                _ => 3,
+            };
+            let mut violations = Vec::new();
+            let mut phases = std::collections::BTreeMap::<String, String>::new();
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let lp = ListParams::default().labels("openshift.io/deployer-pod-for.name");
+                if let Ok(list) = pods.list(&lp).await {
+                    let live: Vec<String> =
+                        list.items
+                            .iter()
+                            .filter(|p| {
+                                !p.metadata.labels.as_ref().is_some_and(|l| {
+                                    l.contains_key("openshift.io/deployer-pod.type")
+                                })
+                            })
+                            .filter(|p| p.metadata.deletion_timestamp.is_none())
+                            .filter(|p| {
+                                matches!(
+                                    p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                                    Some("Pending") | Some("Running")
+                                )
+                            })
+                            .filter_map(|p| p.metadata.name.clone())
+                            .collect();
+                    if live.len() > 1 {
+                        violations.push(format!("two live deployer pods: {live:?}"));
+                    }
+                }
+                if let Ok(list) = rcs.list(&ListParams::default()).await {
+                    for rc in list.items {
+                        let name = rc.metadata.name.clone().unwrap_or_default();
+                        let phase = rc
+                            .metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get("openshift.io/deployment.phase").cloned())
+                            .unwrap_or_default();
+                        if let Some(before) = phases.get(&name) {
+                            let finished = before == "Complete" || before == "Failed";
+                            // A retry (phase back to New) is the one allowed reset, and only
+                            // from Failed; this test does not retry.
+                            if (finished && *before != phase) || rank(&phase) < rank(before) {
+                                violations.push(format!("{name}: phase {before} -> {phase}"));
+                            }
+                        }
+                        phases.insert(name, phase);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            violations
+        });
+        InvariantWatch { stop, task }
+    }
+
+    async fn finish(self) -> Result<()> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let violations = self.task.await?;
+        ensure!(
+            violations.is_empty(),
+            "invariants violated: {violations:#?}"
+        );
+        Ok(())
+    }
+}
+
 fn rc_env_mark(env: &Env, rc: &str) -> Result<String> {
     let v = get_json(env, &["get", "rc", rc])?;
     Ok(
@@ -414,6 +505,7 @@ fn latest_version(env: &Env, dc: &str) -> Result<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pruning_rollback_pause_and_instantiate_annotations() {
     run("dc-history", |env: Env| async move {
+        let watch = InvariantWatch::start(&env);
         let limited = |mark: &str| {
             dc_yaml("app", ROLLING, 1, mark).replace(
                 "  replicas: 1\n",
@@ -509,6 +601,7 @@ async fn history_pruning_rollback_pause_and_instantiate_annotations() {
             latest_version(&env, "app")? == 6,
             "one request, one rollout"
         );
+        watch.finish().await?;
         Ok(())
     })
     .await;
