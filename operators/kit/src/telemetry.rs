@@ -30,6 +30,9 @@ pub fn init(format: Format) -> Result<(), tracing_subscriber::util::TryInitError
         Format::Json => registry
             .with(fmt::layer().json().with_current_span(true))
             .try_init(),
-        Format::Plain => registry.with(fmt::layer()).try_init(),
+        // Colours only on a terminal: pod logs are files, where escape codes are noise.
+        Format::Plain => registry
+            .with(fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())))
+            .try_init(),
     }
 }
