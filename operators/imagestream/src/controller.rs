@@ -359,7 +359,14 @@ pub async fn reconcile(stream: Arc<ImageStream>, ctx: Arc<Context>) -> Result<Ac
     }
 
     if status != old {
-        write_status(&ctx.client, &ns, &name, &status).await?;
+        write_status(
+            &ctx.client,
+            &ns,
+            &name,
+            stream.metadata.resource_version.as_deref(),
+            &status,
+        )
+        .await?;
         tracing::info!(
             took_ms = started.elapsed().as_millis() as u64,
             "status updated"
@@ -410,18 +417,26 @@ fn poisoned() -> Error {
     Error::StatePoisoned
 }
 
+/// Applies the whole status. `status.tags` is an atomic list, so the apply carries the
+/// `resourceVersion` the status was computed from: a concurrent writer (a deployer's
+/// `tagImages`, a registry push) makes it fail with a conflict and the stream is reconciled again
+/// instead of its write being lost.
 async fn write_status(
     client: &Client,
     ns: &str,
     name: &str,
+    resource_version: Option<&str>,
     status: &ImageStreamStatus,
 ) -> Result<()> {
     let api: Api<ImageStream> = Api::namespaced(client.clone(), ns);
-    let patch = json!({
+    let mut patch = json!({
         "apiVersion": "image.openshift.io/v1",
         "kind": "ImageStream",
         "status": status,
     });
+    if let Some(rv) = resource_version {
+        patch["metadata"] = json!({"resourceVersion": rv});
+    }
     api.patch_status(
         name,
         &PatchParams::apply(FIELD_MANAGER).force(),
@@ -670,7 +685,7 @@ mod tests {
     fn reference_stream(status: serde_json::Value) -> ImageStream {
         serde_json::from_value(json!({
             "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
-            "metadata": {"name": "app", "namespace": "ns", "generation": 1},
+            "metadata": {"name": "app", "namespace": "ns", "generation": 1, "resourceVersion": "1"},
             "spec": {"tags": [
                 {"name": "ref", "reference": true, "from": {"kind": "DockerImage", "name": "quay.io/x/y:1"}},
                 {"name": "alias", "from": {"kind": "ImageStreamTag", "name": "ref"}},

@@ -87,6 +87,11 @@ fn own_platform() -> (String, String) {
 }
 
 fn error_policy(_: Arc<ImageStream>, err: &Error, _: Arc<Context>) -> Action {
+    if err.category() == "Conflict" {
+        // the stream changed while it was reconciled: do it again from the new version
+        tracing::debug!(error = %err, "status write conflicted; reconciling again");
+        return Action::requeue(Duration::from_millis(500));
+    }
     tracing::warn!(category = err.category(), error = %err, "reconcile failed");
     outrigger_kit::error::requeue_action(err, 2)
 }
