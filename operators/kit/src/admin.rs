@@ -107,7 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn endpoints_answer() {
-        let mut registry = Registry::default();
+        let mut registry = Registry::with_prefix("outrigger");
         let metrics = crate::metrics::ReconcileMetrics::register(&mut registry);
         metrics.record("test", std::time::Duration::from_millis(3), None);
         let health = Health::default();

@@ -33,21 +33,23 @@ pub struct ReconcileMetrics {
 }
 
 impl ReconcileMetrics {
-    /// Create and register the metrics under the `outrigger_reconcile` prefix.
+    /// Create and register the metrics `reconcile`, `reconcile_errors` and
+    /// `reconcile_duration_seconds` in `registry`. Binaries create their registry with
+    /// `Registry::with_prefix("outrigger")`, giving `outrigger_reconcile_total` and so on.
     pub fn register(registry: &mut Registry) -> Self {
         let runs = Family::<ControllerLabels, Counter>::default();
         let failures = Family::<ErrorLabels, Counter>::default();
         let duration = Family::<ControllerLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
         });
-        registry.register("outrigger_reconcile", "Reconciles run", runs.clone());
+        registry.register("reconcile", "Reconciles run", runs.clone());
         registry.register(
-            "outrigger_reconcile_errors",
+            "reconcile_errors",
             "Reconciles that failed, by error category",
             failures.clone(),
         );
         registry.register(
-            "outrigger_reconcile_duration_seconds",
+            "reconcile_duration_seconds",
             "Reconcile duration",
             duration.clone(),
         );
@@ -84,7 +86,7 @@ mod tests {
 
     #[test]
     fn failures_are_counted_by_category() {
-        let mut registry = Registry::default();
+        let mut registry = Registry::with_prefix("outrigger");
         let m = ReconcileMetrics::register(&mut registry);
         m.record("dc", Duration::from_millis(1), None);
         m.record("dc", Duration::from_millis(1), Some("InvalidStrategy"));
