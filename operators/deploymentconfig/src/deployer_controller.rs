@@ -26,6 +26,9 @@ pub struct Context {
     pub recorder: Recorder,
     /// Image of deployer pods (unless the strategy's `customParams.image` says otherwise).
     pub deployer_image: String,
+    /// Pull policy of deployer pods when set (OpenShift's is `IfNotPresent`; a `:dev` tag that
+    /// is re-pushed wants `Always`).
+    pub deployer_pull_policy: Option<String>,
 }
 
 async fn event(
@@ -126,7 +129,12 @@ pub async fn reconcile(rc_obj: Arc<ReplicationController>, ctx: Arc<Context>) ->
     }
     let mut annotations: BTreeMap<String, Option<String>> = BTreeMap::new();
     if step.create_pod {
-        let pod = pods::deployer_pod(&rc_obj, &dc, &ctx.deployer_image)?;
+        let mut pod = pods::deployer_pod(&rc_obj, &dc, &ctx.deployer_image)?;
+        if let Some(policy) = ctx.deployer_pull_policy.as_ref()
+            && let Some(c) = pod.spec.as_mut().and_then(|s| s.containers.first_mut())
+        {
+            c.image_pull_policy = Some(policy.clone());
+        }
         let pp = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..Default::default()
@@ -313,6 +321,7 @@ pub(crate) mod tests {
             ),
             client,
             deployer_image: "registry/deployer:dev".into(),
+            deployer_pull_policy: None,
         })
     }
 

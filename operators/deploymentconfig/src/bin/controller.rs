@@ -2,7 +2,8 @@
 //! run by the leader of the `outrigger-deploymentconfig` Lease, with the admin server
 //! (`/metrics`, `/healthz`, `/readyz`) on `$ADMIN_ADDR` (default `0.0.0.0:8080`).
 //!
-//! Environment: `DEPLOYER_IMAGE` (image of deployer pods, required), `POD_NAMESPACE` (where the
+//! Environment: `DEPLOYER_IMAGE` (image of deployer pods, required), `DEPLOYER_IMAGE_PULL_POLICY`
+//! (default: OpenShift's `IfNotPresent`), `POD_NAMESPACE` (where the
 //! Lease lives, default `outrigger-system`), `RUST_LOG`, `OUTRIGGER_LOG_FORMAT`.
 
 use std::collections::HashSet;
@@ -56,6 +57,10 @@ async fn main() -> anyhow::Result<()> {
         std::future::pending(),
     ));
 
+    // Ready means "up": a follower waiting for the lease must be ready too, or a rolling update
+    // of a single-replica Deployment waits forever for a new pod that cannot lead while the old
+    // one holds the lease.
+    health.set_ready(true);
     let (tx, mut leading) = tokio::sync::watch::channel(false);
     tokio::spawn(outrigger_kit::leader::run(
         client.clone(),
@@ -66,7 +71,6 @@ async fn main() -> anyhow::Result<()> {
         leading.changed().await.context("leader election stopped")?;
     }
     tracing::info!("leading; starting controllers");
-    health.set_ready(true);
 
     let reporter = Reporter {
         controller: "deploymentconfig-controller".into(),
@@ -87,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
             },
         ),
         deployer_image,
+        deployer_pull_policy: std::env::var("DEPLOYER_IMAGE_PULL_POLICY")
+            .ok()
+            .filter(|p| !p.is_empty()),
     });
 
     let rc_cfg = watcher::Config::default().labels(DEPLOYMENT_CONFIG_ANNOTATION);
