@@ -369,6 +369,14 @@ pub fn compute_status(
         selector: selector_string(dc),
     };
     let mut conds = status.conditions.take().unwrap_or_default();
+    // Bad-input conditions are re-asserted by the controller while the input stays bad; once it
+    // is fixed they must not linger.
+    conds.retain(|c| {
+        !(c.type_.as_deref() == Some(condition::PROGRESSING)
+            && c.reason
+                .as_deref()
+                .is_some_and(|r| BAD_INPUT_REASONS.contains(&r)))
+    });
 
     let desired = dc.spec.replicas.unwrap_or(0);
     let max_unavailable = if strategy_type(dc.spec.strategy.as_ref()) == "Rolling" {
@@ -486,6 +494,9 @@ pub fn compute_status(
     status.conditions = Some(conds);
     status
 }
+
+/// Progressing reasons that report bad input (categories of [`Error`] that stop a rollout).
+pub const BAD_INPUT_REASONS: [&str; 3] = ["InvalidConfig", "ImageTriggerUnresolved", "BadRequest"];
 
 /// Status equality ignoring the condition timestamps (to avoid writes that change nothing).
 pub fn status_differs(a: &DeploymentConfigStatus, b: &DeploymentConfigStatus) -> bool {
@@ -832,6 +843,22 @@ mod tests {
         assert_eq!(p.reason.as_deref(), Some("RolloutCancelled"));
         let a = rc_with_phase("web", 1, Phase::Complete);
         assert_eq!(rc::version(&a), Some(1));
+    }
+
+    #[test]
+    fn fixed_bad_input_condition_is_dropped() {
+        let mut dc = dc_fixture(0);
+        let err = Error::ImageTrigger("image stream demo/app does not exist".into());
+        dc.status.get_or_insert_with(Default::default).conditions =
+            Some(vec![invalid_condition(&err, &now())]);
+        let s = compute_status(&dc, &[], true, &now());
+        assert!(
+            s.conditions
+                .unwrap_or_default()
+                .iter()
+                .all(|c| c.type_.as_deref() != Some("Progressing")),
+            "stale ImageTriggerUnresolved must go"
+        );
     }
 
     #[test]
