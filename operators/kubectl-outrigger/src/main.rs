@@ -3,12 +3,16 @@
 //! ```text
 //! kubectl outrigger rollout latest|cancel|retry|pause|resume|history|status|undo dc/NAME [--to-revision N] [-n NS]
 //! kubectl outrigger rollback NAME [--to-version N] [-n NS]
+//! kubectl outrigger import-image STREAM[:TAG] [--from=PULLSPEC] [--confirm] ...   (see `image`)
+//! kubectl outrigger tag SOURCE DEST... | tag -d DEST...                          (see `image`)
 //! ```
 //!
 //! Every verb is a plain write that can also be done declaratively (see `declarative_form`):
 //! `latest` and `undo`/`rollback` set the `apps.openshift.io/instantiate` / `apps.openshift.io/rollback`
 //! annotations the controller consumes; `cancel` and `retry` use OpenShift's RC annotation
 //! protocol unchanged; `pause`/`resume` set `spec.paused`; `history`/`status` only read.
+
+mod image;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -290,9 +294,13 @@ async fn run(args: Args) -> Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse(&argv) {
-        Ok(a) => run(a).await,
-        Err(e) => Err(e),
+    let result = if image::handles(&argv) {
+        image::run(&argv).await
+    } else {
+        match parse(&argv) {
+            Ok(a) => run(a).await,
+            Err(e) => Err(e),
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
