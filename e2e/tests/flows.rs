@@ -1,0 +1,205 @@
+//! Flows that cross controllers, on the local cluster:
+//! - a DeploymentConfig from `../shared/corpus`, applied unchanged, rolls out;
+//! - an image pushed to a tag an ImageStream follows becomes a new DeploymentConfig rollout
+//!   (registry → ImageStream import → ImageChange trigger → version 2), OpenShift's §7 flow.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use kube::api::{Patch, PatchParams};
+use outrigger_api::{apps::DeploymentConfig, image::ImageStream};
+use outrigger_e2e::{BUSYBOX_IMAGE, Env, corpus_dir, registry_address, run, wait_for};
+
+fn crane_binary() -> PathBuf {
+    if let Some(c) = std::env::var_os("CRANE") {
+        return PathBuf::from(c);
+    }
+    let cache = std::env::var_os("OUTRIGGER_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/outrigger")));
+    match cache.map(|c| c.join("bin/crane")) {
+        Some(k) if k.is_file() => k,
+        _ => PathBuf::from("crane"),
+    }
+}
+
+fn crane(args: &[&str]) -> Result<String> {
+    let out = Command::new(crane_binary())
+        .arg("--insecure")
+        .args(args)
+        .output()
+        .context("running crane")?;
+    if !out.status.success() {
+        bail!(
+            "crane {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Push busybox with a unique label to `target`; returns the new digest.
+fn push_unique(registry: &str, target: &str, marker: &str) -> Result<String> {
+    crane(&["copy", &format!("{registry}/{BUSYBOX_IMAGE}"), target])?;
+    crane(&[
+        "mutate",
+        "--label",
+        &format!("outrigger.e2e/marker={marker}"),
+        "-t",
+        target,
+        target,
+    ])?;
+    crane(&["digest", target])
+}
+
+fn dc_state(dc: &DeploymentConfig) -> (i64, Option<String>) {
+    let version = dc
+        .status
+        .as_ref()
+        .and_then(|s| s.latest_version)
+        .unwrap_or(0);
+    let image = dc
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone());
+    (version, image)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_deploymentconfig_applies_unchanged_and_rolls_out() {
+    run("corpus-dc-rollout", |env: Env| async move {
+        let file = corpus_dir()
+            .join("openshift__oc/pkg__helpers__graph__genericgraph__test__simple-deployment.yaml");
+        env.apply_file(&file).await?;
+        env.wait_condition(
+            "apps.openshift.io/v1",
+            "DeploymentConfig",
+            "simple-deployment",
+            "Available",
+            Duration::from_secs(180),
+        )
+        .await?;
+        let dc = env
+            .api::<DeploymentConfig>()
+            .get("simple-deployment")
+            .await?;
+        let status = dc.status.clone().unwrap_or_default();
+        ensure!(
+            status.latest_version == Some(1),
+            "latestVersion {:?}",
+            status.latest_version
+        );
+        ensure!(
+            status.available_replicas == Some(1),
+            "availableReplicas {:?}",
+            status.available_replicas
+        );
+        let rc = env
+            .api::<k8s_openapi::api::core::v1::ReplicationController>()
+            .get("simple-deployment-1")
+            .await?;
+        let phase = rc
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("openshift.io/deployment.phase")
+            .cloned();
+        ensure!(phase.as_deref() == Some("Complete"), "RC phase {phase:?}");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_image_becomes_a_new_deploymentconfig_rollout() {
+    run("image-flow", |env: Env| async move {
+        let registry = registry_address()?;
+        let repo = format!("{registry}/e2e/{}/app", env.namespace);
+        let first = push_unique(&registry, &format!("{repo}:latest"), "one")?;
+        env.apply_yaml(&format!(
+            r#"
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: app}}
+spec:
+  tags:
+  - name: latest
+    from: {{kind: DockerImage, name: "{repo}:latest"}}
+    importPolicy: {{insecure: true}}
+---
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata: {{name: app}}
+spec:
+  replicas: 1
+  selector: {{app: app}}
+  strategy: {{type: Recreate}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      containers:
+      - name: app
+        image: " "
+        command: ["sleep", "3600"]
+  triggers:
+  - type: ImageChange
+    imageChangeParams:
+      automatic: true
+      containerNames: [app]
+      from: {{kind: ImageStreamTag, name: "app:latest"}}
+"#
+        ))
+        .await?;
+        let dcs = env.api::<DeploymentConfig>();
+        wait_for("version 1 with the first image", Duration::from_secs(180), || {
+            let (dcs, first) = (dcs.clone(), first.clone());
+            async move {
+                let (version, image) = dc_state(&dcs.get("app").await?);
+                ensure!(
+                    version >= 1 && image.as_deref().is_some_and(|i| i.ends_with(&first)),
+                    "latestVersion {version}, image {image:?}"
+                );
+                Ok(true)
+            }
+        })
+        .await?;
+        env.wait_condition("apps.openshift.io/v1", "DeploymentConfig", "app", "Available", Duration::from_secs(180))
+            .await?;
+
+        // A new image on the same tag, then "import now" (what `kubectl outrigger import-image` writes).
+        let second = push_unique(&registry, &format!("{repo}:latest"), "two")?;
+        ensure!(second != first, "crane produced the same digest twice");
+        env.api::<ImageStream>()
+            .patch(
+                "app",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"image.openshift.io/import-requested": "second"}}})),
+            )
+            .await?;
+        wait_for("version 2 with the second image", Duration::from_secs(180), || {
+            let (dcs, second) = (dcs.clone(), second.clone());
+            async move {
+                let (version, image) = dc_state(&dcs.get("app").await?);
+                ensure!(
+                    version == 2 && image.as_deref().is_some_and(|i| i.ends_with(&second)),
+                    "latestVersion {version}, image {image:?}"
+                );
+                Ok(true)
+            }
+        })
+        .await?;
+        let dc = dcs.get("app").await?;
+        let cause = dc
+            .status
+            .and_then(|s| s.details)
+            .and_then(|d| d.message)
+            .unwrap_or_default();
+        ensure!(cause == "image change", "details.message {cause:?}");
+        Ok(())
+    })
+    .await;
+}
