@@ -98,17 +98,28 @@ async fn corpus_deploymentconfig_applies_unchanged_and_rolls_out() {
             "availableReplicas {:?}",
             status.available_replicas
         );
-        let rc = env
-            .api::<k8s_openapi::api::core::v1::ReplicationController>()
-            .get("simple-deployment-1")
-            .await?;
-        let phase = rc
-            .metadata
-            .annotations
-            .unwrap_or_default()
-            .get("openshift.io/deployment.phase")
-            .cloned();
-        ensure!(phase.as_deref() == Some("Complete"), "RC phase {phase:?}");
+        // The DC is Available as soon as its pods are; the deployer pod then finishes and the RC
+        // moves to Complete.
+        let rcs = env.api::<k8s_openapi::api::core::v1::ReplicationController>();
+        wait_for(
+            "RC simple-deployment-1 Complete",
+            Duration::from_secs(120),
+            || {
+                let rcs = rcs.clone();
+                async move {
+                    let rc = rcs.get("simple-deployment-1").await?;
+                    let phase = rc
+                        .metadata
+                        .annotations
+                        .unwrap_or_default()
+                        .get("openshift.io/deployment.phase")
+                        .cloned();
+                    ensure!(phase.as_deref() == Some("Complete"), "RC phase {phase:?}");
+                    Ok(true)
+                }
+            },
+        )
+        .await?;
         Ok(())
     })
     .await;
