@@ -579,6 +579,53 @@ pub fn busybox_pod(name: &str, script: &str) -> serde_json::Value {
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:1.36";
 pub const HELLO_IMAGE: &str = "docker.io/openshift/hello-openshift:latest";
 
+/// The `crane` binary: `$CRANE`, else `~/.cache/outrigger/bin/crane` (built by
+/// `hack/build-tools`), else `crane` on PATH.
+pub fn crane_binary() -> PathBuf {
+    if let Some(c) = std::env::var_os("CRANE") {
+        return PathBuf::from(c);
+    }
+    let cache = std::env::var_os("OUTRIGGER_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/outrigger")));
+    match cache.map(|c| c.join("bin/crane")) {
+        Some(k) if k.is_file() => k,
+        _ => PathBuf::from("crane"),
+    }
+}
+
+/// Runs `crane --insecure ARGS` (the local registry speaks plain HTTP); returns trimmed stdout.
+pub fn crane(args: &[&str]) -> Result<String> {
+    let out = Command::new(crane_binary())
+        .arg("--insecure")
+        .args(args)
+        .output()
+        .context("running crane")?;
+    if !out.status.success() {
+        bail!(
+            "crane {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Pushes a fresh image (busybox plus a label making its digest unique) to `target`; returns
+/// its digest.
+pub fn push_unique(registry: &str, target: &str, marker: &str) -> Result<String> {
+    crane(&["copy", &format!("{registry}/{BUSYBOX_IMAGE}"), target])?;
+    crane(&[
+        "mutate",
+        "--label",
+        &format!("outrigger.e2e/marker={marker}"),
+        "-t",
+        target,
+        target,
+    ])?;
+    crane(&["digest", target])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,55 +3,12 @@
 //! - an image pushed to a tag an ImageStream follows becomes a new DeploymentConfig rollout
 //!   (registry → ImageStream import → ImageChange trigger → version 2), OpenShift's §7 flow.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::ensure;
 use kube::api::{Patch, PatchParams};
 use outrigger_api::{apps::DeploymentConfig, image::ImageStream};
-use outrigger_e2e::{BUSYBOX_IMAGE, Env, corpus_dir, registry_address, run, wait_for};
-
-fn crane_binary() -> PathBuf {
-    if let Some(c) = std::env::var_os("CRANE") {
-        return PathBuf::from(c);
-    }
-    let cache = std::env::var_os("OUTRIGGER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/outrigger")));
-    match cache.map(|c| c.join("bin/crane")) {
-        Some(k) if k.is_file() => k,
-        _ => PathBuf::from("crane"),
-    }
-}
-
-fn crane(args: &[&str]) -> Result<String> {
-    let out = Command::new(crane_binary())
-        .arg("--insecure")
-        .args(args)
-        .output()
-        .context("running crane")?;
-    if !out.status.success() {
-        bail!(
-            "crane {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// Push busybox with a unique label to `target`; returns the new digest.
-fn push_unique(registry: &str, target: &str, marker: &str) -> Result<String> {
-    crane(&["copy", &format!("{registry}/{BUSYBOX_IMAGE}"), target])?;
-    crane(&[
-        "mutate",
-        "--label",
-        &format!("outrigger.e2e/marker={marker}"),
-        "-t",
-        target,
-        target,
-    ])?;
-    crane(&["digest", target])
-}
+use outrigger_e2e::{Env, corpus_dir, push_unique, registry_address, run, wait_for};
 
 fn dc_state(dc: &DeploymentConfig) -> (i64, Option<String>) {
     let version = dc

@@ -11,16 +11,16 @@
 //! OpenShift's 900) and wait for the rollout; `hack/cluster up` (helm) puts the default back.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use anyhow::{Context as _, Result, anyhow, ensure};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use outrigger_api::image::{ImageStream, NamedTagEventList};
-use outrigger_e2e::{BUSYBOX_IMAGE, Env, corpus_dir, registry_address, run, wait_for};
+use outrigger_e2e::{
+    BUSYBOX_IMAGE, Env, corpus_dir, crane, push_unique, registry_address, run, wait_for,
+};
 use serde_json::json;
 
 const CONTROLLER_NAMESPACE: &str = "outrigger-system";
@@ -28,57 +28,9 @@ const CONTROLLER: &str = "outrigger-imagestream";
 const INTERVAL_ENV: &str = "SCHEDULED_IMPORT_INTERVAL_SECONDS";
 const TEST_INTERVAL_SECONDS: u64 = 5;
 
-fn crane_binary() -> PathBuf {
-    if let Some(c) = std::env::var_os("CRANE") {
-        return PathBuf::from(c);
-    }
-    let cache = std::env::var_os("OUTRIGGER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/outrigger")));
-    if let Some(c) = cache {
-        let k = c.join("bin/crane");
-        if k.is_file() {
-            return k;
-        }
-    }
-    PathBuf::from("crane")
-}
-
-/// Runs `crane --insecure ARGS`; returns trimmed stdout.
-fn crane(args: &[&str]) -> Result<String> {
-    let out = Command::new(crane_binary())
-        .arg("--insecure")
-        .args(args)
-        .output()
-        .context("running crane")?;
-    if !out.status.success() {
-        bail!(
-            "crane {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// A repository of this test's own in the local registry: `<registry>/e2e/<namespace>/<name>`.
 fn repo(env: &Env, registry: &str, name: &str) -> String {
     format!("{registry}/e2e/{}/{name}", env.namespace)
-}
-
-/// Pushes a fresh image (busybox plus a label making its digest unique) to `target`; returns
-/// its digest.
-fn push_unique(registry: &str, target: &str, marker: &str) -> Result<String> {
-    crane(&["copy", &format!("{registry}/{BUSYBOX_IMAGE}"), target])?;
-    crane(&[
-        "mutate",
-        "--label",
-        &format!("outrigger.e2e/marker={marker}"),
-        "-t",
-        target,
-        target,
-    ])?;
-    crane(&["digest", target])
 }
 
 fn status_tag(is: &ImageStream, tag: &str) -> Option<NamedTagEventList> {
