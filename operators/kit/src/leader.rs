@@ -126,6 +126,16 @@ pub async fn run(client: Client, cfg: LeaderConfig, leading: watch::Sender<bool>
     }
 }
 
+/// Resolves when this replica stops leading (or the election task ends). Operators select on it
+/// next to their controllers and exit, so that a fresh process campaigns again.
+pub async fn until_lost(mut leading: watch::Receiver<bool>) {
+    while *leading.borrow() {
+        if leading.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
 async fn round(api: &Api<Lease>, cfg: &LeaderConfig) -> Result<bool, kube::Error> {
     let now = Timestamp::now();
     let current = api.get_opt(&cfg.name).await?;
@@ -183,6 +193,19 @@ mod tests {
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_second(secs).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn until_lost_resolves_when_leadership_ends() {
+        let (tx, rx) = watch::channel(true);
+        let waiter = tokio::spawn(until_lost(rx));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        tx.send_replace(false);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("resolves")
+            .expect("joins");
     }
 
     #[test]

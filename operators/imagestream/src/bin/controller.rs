@@ -251,13 +251,7 @@ async fn main() -> anyhow::Result<()> {
             }
         });
 
-    let lost = async move {
-        while *leading.borrow() {
-            if leading.changed().await.is_err() {
-                break;
-            }
-        }
-    };
+    let lost = outrigger_kit::leader::until_lost(leading);
     tokio::select! {
         _ = run => tracing::info!("controller stopped"),
         _ = lost => anyhow::bail!("lost leadership; exiting so that a fresh process can campaign"),
