@@ -1,0 +1,2 @@
+//! outrigger-cri: being written (see runtime/README.md once it exists).
+fn main() {}
