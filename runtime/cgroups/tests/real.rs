@@ -183,3 +183,54 @@ fn real_hierarchy_lifecycle() {
     }
     pod.delete().unwrap();
 }
+
+#[test]
+fn real_oom_kill_is_counted() {
+    if !is_root() {
+        eprintln!("SKIP real_oom_kill_is_counted: needs root");
+        return;
+    }
+    let Ok(m) = CgroupManager::detect() else {
+        eprintln!("SKIP real_oom_kill_is_counted: no cgroups here");
+        return;
+    };
+    let name = format!("/outrigger-cgtest-oom-{}", std::process::id());
+    let cg = m.cgroup(&name).unwrap();
+    let mut guard = Guard {
+        pod: cg.clone(),
+        child: None,
+        subtree_control: None,
+    };
+    cg.create().unwrap();
+    cg.apply(&Resources {
+        memory_limit_bytes: Some(16 << 20),
+        memory_swap_limit_bytes: Some(16 << 20),
+        ..Resources::default()
+    })
+    .unwrap();
+    assert_eq!(cg.oom_kill_count().unwrap(), 0);
+    // The shell joins, then grows a variable far past the limit.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("sleep 0.3; x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 100")
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    guard.child = Some(child);
+    cg.add_process(pid).unwrap();
+    let mut count = 0;
+    for _ in 0..100 {
+        count = cg.oom_kill_count().unwrap();
+        if count > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(count >= 1, "no OOM kill recorded");
+    cg.kill_all().unwrap();
+    if let Some(mut c) = guard.child.take() {
+        let _ = c.wait();
+    }
+    cg.delete().unwrap();
+    assert!(!cg.exists());
+}
