@@ -30,6 +30,13 @@ pub const CLOSE_CHANNEL: u8 = 255;
 const PIPE_BUFFER: usize = 64 * 1024;
 const MAX_CHUNK: usize = 32 * 1024;
 
+fn normal_close() -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "".into(),
+    }
+}
+
 /// Prefix `data` with its channel byte.
 pub fn encode_channel(channel: u8, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(data.len() + 1);
@@ -147,7 +154,7 @@ impl WsMux {
         for h in self.pumps.drain(..) {
             let _ = tokio::time::timeout_at(deadline, h).await;
         }
-        let _ = self.out.send(Message::Close(None)).await;
+        let _ = self.out.send(Message::Close(Some(normal_close()))).await;
         let mut done = self.reader_done.clone();
         let _ = tokio::time::timeout_at(deadline, done.wait_for(|d| *d)).await;
     }
@@ -297,7 +304,7 @@ where
                     }
                 }
             }
-            let _ = sink.send(Message::Close(None)).await;
+            let _ = sink.send(Message::Close(Some(normal_close()))).await;
         };
         tokio::join!(up, down);
     });
