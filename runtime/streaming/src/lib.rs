@@ -11,6 +11,7 @@
 //!
 //! The daemon supplies the actual work through the [`Runtime`] trait.
 #![deny(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::future::Future;
 use std::pin::Pin;

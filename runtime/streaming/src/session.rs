@@ -164,13 +164,10 @@ pub(crate) fn decode_sizes(buf: &[u8]) -> (Vec<TerminalSize>, usize) {
             Some(Err(e)) if e.is_eof() => break,
             Some(Err(_)) => {
                 // skip to after the next newline, if any, else wait for more
-                match buf[used..].iter().position(|b| *b == b'\n') {
-                    Some(p) => {
-                        let (more, u) = decode_sizes(&buf[used + p + 1..]);
-                        out.extend(more);
-                        used = used + p + 1 + u;
-                    }
-                    None => {}
+                if let Some(p) = buf[used..].iter().position(|b| *b == b'\n') {
+                    let (more, u) = decode_sizes(&buf[used + p + 1..]);
+                    out.extend(more);
+                    used = used + p + 1 + u;
                 }
                 break;
             }

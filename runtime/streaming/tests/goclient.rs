@@ -2,6 +2,8 @@
 //! SPDY and SPDY-over-WebSocket port-forward), built from tests/goclient.
 //! Skips itself (with a message) when `go` is not installed or cannot build.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! WebSocket exec/attach/port-forward against the server with a fake runtime.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use futures::{SinkExt, StreamExt};
