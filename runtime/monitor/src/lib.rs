@@ -11,6 +11,7 @@
 //! monitor is not the daemon's child), runs `config.command` (the container init), and reports one
 //! JSON line on its stdout pipe: `{"container_pid":N,"monitor_pid":M}` or `{"error":"..."}`.
 #![deny(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attach;
 pub mod frame;
@@ -194,8 +195,9 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
-    /// The init failed; the message is its stderr, trimmed.
-    #[error("container init failed: {0}")]
+    /// The container did not start: the init failed (the message is its stderr, trimmed) or
+    /// the monitor could not set up (log file, socket, pty, ...).
+    #[error("container did not start: {0}")]
     InitFailed(String),
     /// The init succeeded but its pid file is unreadable.
     #[error("reading container pid file {path}: {source}")]

@@ -712,10 +712,8 @@ impl Monitor {
                         return Ok(Some(code));
                     }
                 }
-                Phase::Init(_) => {
-                    if self.reaped.len() < MAX_REAPED {
-                        self.reaped.insert(pid, st);
-                    }
+                Phase::Init(_) if self.reaped.len() < MAX_REAPED => {
+                    self.reaped.insert(pid, st);
                 }
                 Phase::Running(c) if pid == c => self.phase = Phase::Exited(code, signal),
                 _ => {} // an orphan of the container: ignored
