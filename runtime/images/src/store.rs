@@ -121,6 +121,55 @@ fn layer_dir_name(diff_id: &str) -> String {
     hex_of(diff_id).chars().take(16).collect()
 }
 
+/// What a finished pull adds to the metadata.
+struct NewImage {
+    id: String,
+    tag: Option<String>,
+    repo_digest: String,
+    blobs: Vec<String>,
+    size: u64,
+    config: ImageConfig,
+    diff_ids: Vec<String>,
+}
+
+/// Record a pulled image: tags move (a tag is taken from any other image), digests and blobs
+/// are merged into an existing record of the same id.
+fn record_image(m: &mut Meta, n: NewImage) -> Image {
+    if let Some(t) = &n.tag {
+        for (oid, rec) in m.images.iter_mut() {
+            if *oid != n.id {
+                rec.image.repo_tags.retain(|x| x != t);
+            }
+        }
+    }
+    let rec = m.images.entry(n.id.clone()).or_insert_with(|| ImageRecord {
+        image: Image {
+            id: n.id.clone(),
+            repo_tags: vec![],
+            repo_digests: vec![],
+            size: n.size,
+            config: n.config,
+            pinned: false,
+        },
+        layers: n.diff_ids,
+        blobs: vec![],
+    });
+    if let Some(t) = n.tag {
+        if !rec.image.repo_tags.contains(&t) {
+            rec.image.repo_tags.push(t);
+        }
+    }
+    if !rec.image.repo_digests.contains(&n.repo_digest) {
+        rec.image.repo_digests.push(n.repo_digest);
+    }
+    for b in n.blobs {
+        if !rec.blobs.contains(&b) {
+            rec.blobs.push(b);
+        }
+    }
+    rec.image.clone()
+}
+
 impl ImageStore {
     /// Open (creating) the store at `root`. Cleans leftovers of interrupted pulls and collects
     /// garbage.
@@ -330,41 +379,18 @@ impl ImageStore {
         let size = config_desc.size + layers.iter().map(|l| l.size).sum::<u64>();
         let repo_digest = format!("{}@{}", r.name(), top_digest);
         let mut m = self.lock();
-        let tag = r.repo_tag();
-        if let Some(t) = &tag {
-            // tags move: take it away from any other image
-            for (oid, rec) in m.images.iter_mut() {
-                if *oid != id {
-                    rec.image.repo_tags.retain(|x| x != t);
-                }
-            }
-        }
-        let rec = m.images.entry(id.clone()).or_insert_with(|| ImageRecord {
-            image: Image {
-                id: id.clone(),
-                repo_tags: vec![],
-                repo_digests: vec![],
+        let image = record_image(
+            &mut m,
+            NewImage {
+                id,
+                tag: r.repo_tag(),
+                repo_digest,
+                blobs,
                 size,
-                config: config.clone(),
-                pinned: false,
+                config,
+                diff_ids,
             },
-            layers: diff_ids.clone(),
-            blobs: vec![],
-        });
-        if let Some(t) = tag {
-            if !rec.image.repo_tags.contains(&t) {
-                rec.image.repo_tags.push(t);
-            }
-        }
-        if !rec.image.repo_digests.contains(&repo_digest) {
-            rec.image.repo_digests.push(repo_digest);
-        }
-        for b in blobs {
-            if !rec.blobs.contains(&b) {
-                rec.blobs.push(b);
-            }
-        }
-        let image = rec.image.clone();
+        );
         self.save(&m)?;
         Ok(image)
     }
@@ -614,6 +640,39 @@ mod tests {
         // persisted
         let s = ImageStore::open(dir.path(), RegistryConfig::empty()).unwrap();
         assert!(s.list().is_empty());
+    }
+
+    fn new_image(id: char, tag: &str, digest: char) -> NewImage {
+        NewImage {
+            id: format!("sha256:{}", id.to_string().repeat(64)),
+            tag: Some(tag.to_string()),
+            repo_digest: format!(
+                "docker.io/library/x@sha256:{}",
+                digest.to_string().repeat(64)
+            ),
+            blobs: vec![format!("sha256:{}", id.to_string().repeat(64))],
+            size: 5,
+            config: ImageConfig::default(),
+            diff_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn tags_move_between_images() {
+        let mut m = Meta::default();
+        let a = record_image(&mut m, new_image('a', "docker.io/library/x:1", 'c'));
+        assert_eq!(a.repo_tags, vec!["docker.io/library/x:1"]);
+        record_image(&mut m, new_image('a', "docker.io/library/x:2", 'c'));
+        let b = record_image(&mut m, new_image('b', "docker.io/library/x:1", 'd'));
+        assert_eq!(b.repo_tags, vec!["docker.io/library/x:1"]);
+        let a = &m.images[&format!("sha256:{}", "a".repeat(64))].image;
+        assert_eq!(a.repo_tags, vec!["docker.io/library/x:2"], "x:1 moved to b");
+        assert_eq!(a.repo_digests.len(), 1, "same digest not duplicated");
+        // the old image stays listed even with no tags left
+        record_image(&mut m, new_image('b', "docker.io/library/x:2", 'd'));
+        let a = &m.images[&format!("sha256:{}", "a".repeat(64))].image;
+        assert!(a.repo_tags.is_empty());
+        assert_eq!(m.images.len(), 2);
     }
 
     #[test]

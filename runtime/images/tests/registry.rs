@@ -1,0 +1,400 @@
+//! End to end: an in-process registry (bearer auth, manifest list, mirror path prefix) →
+//! pull → list/get/remove → overlay rootfs → unmount → garbage collection. Needs root (mknod
+//! whiteouts, chown, overlay mounts); skips itself otherwise.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use outrigger_images::{
+    Error, ImageStore, RegistryConfig, oci_arch, unmount_rootfs, writable_usage,
+};
+use sha2::{Digest as _, Sha256};
+
+fn sha(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(vec![], flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+/// A tar of (path, contents or None for a directory).
+fn tar_of(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(vec![]);
+    for (path, body) in entries {
+        let mut h = tar::Header::new_gnu();
+        match body {
+            Some(data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(data.len() as u64);
+                h.set_mode(0o755);
+                b.append_data(&mut h, path, *data).unwrap();
+            }
+            None => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                h.set_mode(0o755);
+                b.append_data(&mut h, path, &[][..]).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+#[derive(Default)]
+struct Registry {
+    /// path → (content type, body)
+    content: HashMap<String, (String, Vec<u8>)>,
+    log: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Registry>>;
+
+async fn handle(
+    reg: Shared,
+    addr: SocketAddr,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
+    let resp = |code: StatusCode, body: Vec<u8>| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = code;
+        r
+    };
+    if path == "/token" {
+        reg.lock()
+            .unwrap()
+            .log
+            .push(format!("token?{}", req.uri().query().unwrap_or("")));
+        return Ok(resp(StatusCode::OK, br#"{"token":"good-token"}"#.to_vec()));
+    }
+    let authed = req
+        .headers()
+        .get("authorization")
+        .map(|v| v == "Bearer good-token")
+        .unwrap_or(false);
+    if !authed {
+        let mut r = resp(StatusCode::UNAUTHORIZED, b"{}".to_vec());
+        r.headers_mut().insert(
+            "www-authenticate",
+            format!(r#"Bearer realm="http://{addr}/token",service="test-registry""#)
+                .parse()
+                .unwrap(),
+        );
+        return Ok(r);
+    }
+    let mut g = reg.lock().unwrap();
+    g.log.push(path.clone());
+    Ok(match g.content.get(&path) {
+        Some((ct, body)) => {
+            let mut r = resp(StatusCode::OK, body.clone());
+            r.headers_mut().insert("content-type", ct.parse().unwrap());
+            r
+        }
+        None => resp(StatusCode::NOT_FOUND, b"{\"errors\":[]}".to_vec()),
+    })
+}
+
+async fn serve(reg: Shared) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let reg = reg.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| handle(reg.clone(), addr, req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct MountGuard(PathBuf);
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        let _ = unmount_rootfs(&self.0);
+    }
+}
+
+fn mounted(p: &Path) -> bool {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let s = p.to_string_lossy().into_owned();
+    mi.lines().any(|l| l.split(' ').nth(4) == Some(s.as_str()))
+}
+
+struct Built {
+    config: String,
+    index: String,
+    blobs: Vec<String>,
+}
+
+/// Put an image (two layers, the second whiting out a file of the first) under `repo` with
+/// `tag`, as an index listing this node's arch plus a foreign one.
+fn add_image(reg: &mut Registry, prefix: &str, repo: &str, tag: &str, marker: &[u8]) -> Built {
+    let l1 = tar_of(&[
+        ("bin", None),
+        ("bin/hello", Some(marker)),
+        ("etc", None),
+        ("etc/gone", Some(b"x")),
+    ]);
+    let l2 = tar_of(&[("etc/.wh.gone", Some(b"")), ("etc/added", Some(b"y"))]);
+    let (g1, g2) = (gzip(&l1), gzip(&l2));
+    let config = format!(
+        r#"{{"architecture":"{}","os":"linux","config":{{"User":"1002","Cmd":["/bin/hello"],"Env":["A=b"]}},"rootfs":{{"type":"layers","diff_ids":["{}","{}"]}}}}"#,
+        oci_arch(std::env::consts::ARCH),
+        sha(&l1),
+        sha(&l2)
+    );
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
+        sha(config.as_bytes()),
+        config.len(),
+        sha(&g1),
+        g1.len(),
+        sha(&g2),
+        g2.len()
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":1,"platform":{{"os":"linux","architecture":"mips64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{}"}}}}]}}"#,
+        "0".repeat(64),
+        sha(manifest.as_bytes()),
+        manifest.len(),
+        oci_arch(std::env::consts::ARCH)
+    );
+    let base = if prefix.is_empty() {
+        format!("/v2/{repo}")
+    } else {
+        format!("/v2/{prefix}/{repo}")
+    };
+    let idx_t = "application/vnd.oci.image.index.v1+json".to_string();
+    let man_t = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let c = &mut reg.content;
+    c.insert(
+        format!("{base}/manifests/{tag}"),
+        (idx_t.clone(), index.clone().into_bytes()),
+    );
+    c.insert(
+        format!("{base}/manifests/{}", sha(index.as_bytes())),
+        (idx_t, index.clone().into_bytes()),
+    );
+    c.insert(
+        format!("{base}/manifests/{}", sha(manifest.as_bytes())),
+        (man_t, manifest.clone().into_bytes()),
+    );
+    let mut blobs = vec![];
+    for b in [config.as_bytes().to_vec(), g1, g2] {
+        blobs.push(sha(&b));
+        c.insert(
+            format!("{base}/blobs/{}", sha(&b)),
+            ("application/octet-stream".into(), b),
+        );
+    }
+    Built {
+        config: sha(config.as_bytes()),
+        index: sha(index.as_bytes()),
+        blobs,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_mount_remove() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: needs root (whiteout mknod, overlay mount)");
+        return;
+    }
+    let reg: Shared = Arc::default();
+    let addr = serve(reg.clone()).await;
+    let repo = "k8s-staging-cri-tools/test-image-tag";
+    let built = add_image(&mut reg.lock().unwrap(), "gcr.io", repo, "test", b"hello");
+
+    // hosts.toml like hack/cluster writes it
+    let hosts = tempfile::tempdir().unwrap();
+    std::fs::create_dir(hosts.path().join("gcr.io")).unwrap();
+    std::fs::write(
+        hosts.path().join("gcr.io/hosts.toml"),
+        format!("server = \"http://{addr}/v2/gcr.io\"\noverride_path = true\ncapabilities = [\"pull\", \"resolve\"]\n"),
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path(), RegistryConfig::load(hosts.path()).unwrap()).unwrap();
+
+    // two concurrent pulls of the same image
+    let name = format!("gcr.io/{repo}:test");
+    let (a, b) = tokio::join!(store.pull(&name, None), store.pull(&name, None));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a.id, built.config);
+    assert_eq!(a.repo_tags, vec![name.clone()]);
+    assert_eq!(
+        a.repo_digests,
+        vec![format!("gcr.io/{repo}@{}", built.index)]
+    );
+    assert_eq!(a.config.user, "1002");
+    assert_eq!(a.config.cmd, vec!["/bin/hello"]);
+    {
+        let g = reg.lock().unwrap();
+        assert!(
+            g.log.contains(&format!("/v2/gcr.io/{repo}/manifests/test")),
+            "log: {:?}",
+            g.log
+        );
+        assert!(
+            g.log
+                .iter()
+                .any(|l| l.starts_with("token?") && l.contains("scope=repository"))
+        );
+        for blob in &built.blobs {
+            let n = g.log.iter().filter(|l| l.ends_with(blob.as_str())).count();
+            assert_eq!(n, 1, "blob {blob} fetched {n} times");
+        }
+    }
+    // queries
+    assert_eq!(store.list().len(), 1);
+    assert_eq!(store.get(&name).unwrap().id, a.id);
+    assert_eq!(store.get(&a.id).unwrap().id, a.id);
+    assert_eq!(
+        store
+            .get(&format!("gcr.io/{repo}@{}", built.index))
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert!(
+        store
+            .get("gcr.io/k8s-staging-cri-tools/test-image-tag:other")
+            .is_none()
+    );
+    // pull by digest: same image, no new tag
+    let c = store
+        .pull(&format!("gcr.io/{repo}@{}", built.index), None)
+        .await
+        .unwrap();
+    assert_eq!(c.id, a.id);
+    assert_eq!(c.repo_tags, vec![name.clone()]);
+    let u = store.fs_usage().unwrap();
+    assert!(u.used_bytes > 0 && u.inodes_used > 5, "{u:?}");
+
+    // rootfs
+    let cdir = tempfile::tempdir().unwrap();
+    let guard = MountGuard(cdir.path().to_path_buf());
+    let rootfs = store.mount_rootfs(&a.id, cdir.path()).unwrap();
+    assert_eq!(
+        store.mount_rootfs(&a.id, cdir.path()).unwrap(),
+        rootfs,
+        "idempotent"
+    );
+    assert!(mounted(&rootfs));
+    assert_eq!(std::fs::read(rootfs.join("bin/hello")).unwrap(), b"hello");
+    assert_eq!(std::fs::read(rootfs.join("etc/added")).unwrap(), b"y");
+    assert!(
+        !rootfs.join("etc/gone").exists(),
+        "whiteout hides the lower file"
+    );
+    std::fs::write(rootfs.join("written"), b"w").unwrap();
+    assert_eq!(
+        std::fs::read(cdir.path().join("upper/written")).unwrap(),
+        b"w"
+    );
+    let (bytes, inodes) = writable_usage(cdir.path()).unwrap();
+    assert!(bytes > 0 && inodes >= 2, "{bytes} {inodes}");
+
+    // removal keeps layers of the mounted rootfs
+    store.remove(&name).unwrap();
+    assert!(store.list().is_empty());
+    assert!(store.get(&a.id).is_none());
+    assert_eq!(std::fs::read(rootfs.join("bin/hello")).unwrap(), b"hello");
+    assert_eq!(
+        std::fs::read_dir(root.path().join("layers"))
+            .unwrap()
+            .count(),
+        2
+    );
+    unmount_rootfs(cdir.path()).unwrap();
+    unmount_rootfs(cdir.path()).unwrap();
+    assert!(!mounted(&rootfs));
+    assert!(!rootfs.exists());
+    drop(guard);
+    store.gc().unwrap();
+    assert_eq!(
+        std::fs::read_dir(root.path().join("layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(root.path().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_content_is_rejected() {
+    let reg: Shared = Arc::default();
+    let addr = serve(reg.clone()).await;
+    let built = add_image(&mut reg.lock().unwrap(), "", "corrupt", "v1", b"x");
+    {
+        let mut g = reg.lock().unwrap();
+        // corrupt a layer blob: same path (its digest), other bytes
+        let key = format!("/v2/corrupt/blobs/{}", built.blobs[1]);
+        g.content.get_mut(&key).unwrap().1 = gzip(b"tampered");
+        // an index with only a foreign platform
+        let idx = br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1,"platform":{"os":"linux","architecture":"mips64"}}]}"#;
+        g.content.insert(
+            "/v2/nomatch/manifests/v1".into(),
+            (
+                "application/vnd.oci.image.index.v1+json".into(),
+                idx.to_vec(),
+            ),
+        );
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = RegistryConfig::empty();
+    // a "localhost" registry served over plain http by explicit config, with an empty prefix
+    cfg.add_hosts_toml(
+        "localhost:5999",
+        &format!("server = \"http://{addr}/v2/\"\noverride_path = true\n"),
+    )
+    .unwrap();
+    let store = ImageStore::open(root.path(), cfg).unwrap();
+    let e = store
+        .pull("localhost:5999/corrupt:v1", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::DigestMismatch { .. }), "got {e}");
+    assert!(
+        !root
+            .path()
+            .join("blobs/sha256")
+            .join(&built.blobs[1][7..])
+            .exists()
+    );
+    let e = store
+        .pull("localhost:5999/nomatch:v1", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NoMatchingPlatform { .. }), "got {e}");
+    let e = store
+        .pull("localhost:5999/missing:v1", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::AllHostsFailed { .. }), "got {e}");
+    assert!(e.to_string().contains("404"), "{e}");
+    assert!(store.list().is_empty());
+}
