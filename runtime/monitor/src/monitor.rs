@@ -274,6 +274,8 @@ fn read_pid_file(path: &Path) -> Result<i32, Error> {
 
 fn run(path: &Path, reporter: &mut Reporter) -> Result<i32, Error> {
     let cfg = MonitorConfig::load(path)?;
+    // Hold no directory of the daemon's busy; the init starts in / too.
+    let _ = std::env::set_current_dir("/");
     let Some((prog, args)) = cfg.command.split_first() else {
         return Err(Error::EmptyCommand { id: cfg.id.clone() });
     };

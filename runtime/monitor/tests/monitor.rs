@@ -350,3 +350,46 @@ fn stale_socket_is_replaced() {
     assert_eq!(s.wait_exit().exit_code, 0);
     s.assert_cleaned_up();
 }
+
+/// Pids whose parent is `ppid` (zombies included).
+fn children_of(ppid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(i) = stat.rfind(')') else { continue };
+        let fields: Vec<&str> = stat[i + 1..].split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn orphans_are_reaped_and_ignored() {
+    // The inner subshell leaves `sleep 0.5` behind; it is reparented to the monitor (child
+    // subreaper), which reaps it and keeps waiting for the container itself.
+    let mut s = setup(
+        "( (sleep 0.5 &) ; sleep 1.5; echo done; exit 4) & echo $! > PIDFILE",
+        false,
+        false,
+        false,
+    );
+    let c = s.spawn().unwrap();
+    wait_until("the orphan to be reparented to the monitor", || {
+        children_of(c.monitor_pid).len() == 2
+    });
+    wait_until("the orphan to be reaped", || {
+        children_of(c.monitor_pid) == vec![c.container_pid]
+    });
+    assert!(!s.cfg.exit_file.exists(), "the container is still running");
+    let st = s.wait_exit();
+    assert_eq!(st.exit_code, 4);
+    assert!(s.log().contains("stdout F done"));
+    s.assert_cleaned_up();
+}
