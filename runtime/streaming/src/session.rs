@@ -230,6 +230,28 @@ pub(crate) async fn collect_spdy_streams(
 struct Pair {
     data: Option<(u16, DuplexStream)>,
     error: Option<DuplexStream>,
+    deadline: tokio::time::Instant,
+}
+
+/// Drop pairs whose partner stream did not arrive in time, telling the
+/// client on the error stream when there is one (as the kubelet does).
+async fn expire_pairs(pairs: &mut HashMap<String, Pair>, now: tokio::time::Instant) {
+    let expired: Vec<String> = pairs
+        .iter()
+        .filter(|(_, p)| p.deadline <= now)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for id in expired {
+        if let Some(p) = pairs.remove(&id) {
+            if let Some(mut e) = p.error {
+                let msg =
+                    format!("timed out waiting for the data stream of port-forward request {id}");
+                tracing::warn!("{msg}");
+                let _ = e.write_all(msg.as_bytes()).await;
+                let _ = e.shutdown().await;
+            }
+        }
+    }
 }
 
 /// Serve SPDY port-forward streams until the client hangs up: each
@@ -242,7 +264,19 @@ pub(crate) async fn serve_spdy_port_forward(
 ) {
     let mut pairs: HashMap<String, Pair> = HashMap::new();
     let mut tasks = Vec::new();
-    while let Some(s) = conn.next_stream().await {
+    loop {
+        let next_deadline = pairs.values().map(|p| p.deadline).min();
+        let s = match next_deadline {
+            Some(d) => match tokio::time::timeout_at(d, conn.next_stream()).await {
+                Ok(s) => s,
+                Err(_) => {
+                    expire_pairs(&mut pairs, tokio::time::Instant::now()).await;
+                    continue;
+                }
+            },
+            None => conn.next_stream().await,
+        };
+        let Some(s) = s else { break };
         let kind = header(&s.headers, "streamtype").unwrap_or("").to_string();
         let port_str = header(&s.headers, "port").unwrap_or("").to_string();
         let request_id = match header(&s.headers, "requestid") {
@@ -263,6 +297,7 @@ pub(crate) async fn serve_spdy_port_forward(
         let entry = pairs.entry(request_id.clone()).or_insert(Pair {
             data: None,
             error: None,
+            deadline: tokio::time::Instant::now() + STREAM_CREATION_TIMEOUT,
         });
         match kind.as_str() {
             "error" => entry.error = Some(s.io),
@@ -277,6 +312,7 @@ pub(crate) async fn serve_spdy_port_forward(
             let Some(Pair {
                 data: Some((port, data)),
                 error: Some(error),
+                ..
             }) = pairs.remove(&request_id)
             else {
                 continue;
@@ -380,6 +416,49 @@ mod tests {
         let mut s = String::new();
         b.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "");
+    }
+
+    #[tokio::test]
+    async fn incomplete_port_forward_pair_expires_with_message() {
+        let (e, mut client) = tokio::io::duplex(1024);
+        let now = tokio::time::Instant::now();
+        let mut pairs = HashMap::new();
+        pairs.insert(
+            "7".to_string(),
+            Pair {
+                data: None,
+                error: Some(e),
+                deadline: now,
+            },
+        );
+        let (_keep, d2) = tokio::io::duplex(16);
+        pairs.insert(
+            "8".to_string(),
+            Pair {
+                data: Some((80, d2)),
+                error: None,
+                deadline: now + Duration::from_secs(30),
+            },
+        );
+        expire_pairs(&mut pairs, now).await;
+        assert!(!pairs.contains_key("7"));
+        assert!(pairs.contains_key("8"));
+        let mut s = String::new();
+        client.read_to_string(&mut s).await.unwrap();
+        assert!(s.contains("request 7"), "{s}");
+    }
+
+    #[test]
+    fn malformed_resize_line_is_skipped() {
+        let (s, used) = decode_sizes(b"{bad}\n{\"Width\":3,\"Height\":4}");
+        assert_eq!(
+            s,
+            vec![TerminalSize {
+                width: 3,
+                height: 4
+            }]
+        );
+        assert_eq!(used, 28);
     }
 
     #[tokio::test]
