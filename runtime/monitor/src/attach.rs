@@ -27,12 +27,19 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, frame: ClientFrame) -> io::Resul
     w.flush().await
 }
 
-/// Sends bytes for the container's stdin.
+/// Sends bytes for the container's stdin (nothing when `data` is empty).
 pub async fn write_stdin<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
     send(w, ClientFrame::Stdin(data.to_vec())).await
+}
+
+/// Marks this client as a stdin client (an empty stdin frame) before any data: with
+/// `stdin_once`, the container's stdin is then closed when this client detaches even if it
+/// never sent a byte. Send it right after connecting when the attach request has stdin.
+pub async fn declare_stdin<W: AsyncWrite + Unpin>(w: &mut W) -> io::Result<()> {
+    send(w, ClientFrame::Stdin(Vec::new())).await
 }
 
 /// Sends a terminal resize.

@@ -5,6 +5,7 @@
 //!
 //! Client → monitor:
 //! - kind 0 `stdin`: bytes for the container's stdin (ignored when the container has no stdin);
+//!   an empty one just marks the client as a stdin client (for `stdin_once`);
 //! - kind 1 `resize`: 4 bytes, `cols: u16 BE`, `rows: u16 BE` (TIOCSWINSZ on the pty; ignored
 //!   without a tty);
 //! - kind 2 `close stdin`: empty; closes the container's stdin (for a tty, sends the EOF char ^D).

@@ -234,6 +234,17 @@ pub enum Error {
         /// Cause.
         source: serde_json::Error,
     },
+    /// [`reopen_log`] got a pid that cannot be a monitor's.
+    #[error("monitor pid {0} is not a valid pid")]
+    BadMonitorPid(i32),
+    /// The monitor did not recreate the log file in time.
+    #[error("container log {path} was not reopened within {timeout:?}")]
+    ReopenTimeout {
+        /// Log path.
+        path: PathBuf,
+        /// The limit.
+        timeout: Duration,
+    },
     /// [`spawn_monitor`] got an empty argv.
     #[error("monitor argv is empty")]
     EmptyArgv,
@@ -291,6 +302,32 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), Error> {
 /// has ended (0) or failed to start (1).
 pub fn monitor_main(config: &Path) -> i32 {
     monitor::main(config)
+}
+
+/// Asks the monitor `monitor_pid` to reopen the container log (SIGUSR1; CRI
+/// ReopenContainerLog, after the kubelet renamed the file) and waits up to `timeout` for the new
+/// `log_path` to exist. The caller must know `monitor_pid` is still this container's monitor
+/// (e.g. its exit file does not exist yet).
+pub fn reopen_log(monitor_pid: i32, log_path: &Path, timeout: Duration) -> Result<(), Error> {
+    use nix::sys::signal::{Signal, kill};
+    if monitor_pid <= 0 {
+        return Err(Error::BadMonitorPid(monitor_pid));
+    }
+    kill(nix::unistd::Pid::from_raw(monitor_pid), Signal::SIGUSR1).map_err(|e| Error::Sys {
+        what: "signalling the monitor (SIGUSR1)",
+        source: e.into(),
+    })?;
+    let deadline = Instant::now() + timeout;
+    while !log_path.exists() {
+        if Instant::now() >= deadline {
+            return Err(Error::ReopenTimeout {
+                path: log_path.to_path_buf(),
+                timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

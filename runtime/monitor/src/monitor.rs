@@ -404,6 +404,9 @@ fn run(path: &Path, reporter: &mut Reporter) -> Result<i32, Error> {
         cfg,
     };
     let r = m.event_loop(&sigfd, reporter, my_pid);
+    if let Err(e) = &r {
+        m.abandon(e);
+    }
     let _ = std::fs::remove_file(&m.cfg.attach_socket);
     r
 }
@@ -800,6 +803,26 @@ impl Monitor {
             source,
         })?;
         write_atomic(&self.cfg.exit_file, &data)
+    }
+
+    /// The monitor cannot go on while the container runs: kill the container rather than leave
+    /// it unwatched, and record why in the exit file.
+    fn abandon(&mut self, e: &Error) {
+        let Phase::Running(pid) = self.phase else {
+            return;
+        };
+        let pid = Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let (code, signal) = match waitpid(pid, None) {
+            Ok(st) => exit_of(st).unwrap_or((137, Some(9))),
+            Err(_) => (137, Some(9)),
+        };
+        let _ = self.write_exit(&ExitStatus {
+            exit_code: code,
+            signal,
+            finished_at_ns: logfmt::now_ns(),
+            error: Some(format!("monitor failed, container killed: {e}")),
+        });
     }
 
     /// The container ended: drain its output, record the exit, tell the clients.

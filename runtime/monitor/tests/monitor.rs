@@ -263,12 +263,7 @@ fn attach_stdin_log_reopen_and_close() {
         // kubelet-style rotation: rename, SIGUSR1, wait for the new file
         let rotated = s.dir.path().join("0.log.rotated");
         std::fs::rename(&log_path, &rotated).unwrap();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(c.monitor_pid),
-            nix::sys::signal::Signal::SIGUSR1,
-        )
-        .unwrap();
-        wait_until("the reopened log", || log_path.exists());
+        outrigger_monitor::reopen_log(c.monitor_pid, &log_path, TIMEOUT).unwrap();
         attach::write_stdin(&mut b, b"two\n").await.unwrap();
         read_until(&mut a, "two\n").await;
         wait_until("'two' in the new log", || s.log().contains("stdout F two"));
@@ -306,6 +301,9 @@ fn stdin_once_closes_when_first_writer_detaches() {
     );
     s.spawn().unwrap();
     rt().block_on(async {
+        // a client without stdin comes and goes: stdin stays open
+        let b = attach::connect(&s.cfg.attach_socket).await.unwrap();
+        drop(b);
         let mut a = attach::connect(&s.cfg.attach_socket).await.unwrap();
         attach::write_stdin(&mut a, b"x\n").await.unwrap();
         read_until(&mut a, "x\n").await;
@@ -313,6 +311,25 @@ fn stdin_once_closes_when_first_writer_detaches() {
     });
     assert_eq!(s.wait_exit().exit_code, 5);
     assert!(s.log().contains("stdout F x"));
+    s.assert_cleaned_up();
+}
+
+#[test]
+fn stdin_once_with_a_declared_but_silent_client() {
+    let mut s = setup(
+        "exec 3<&0; (cat <&3 3<&-; exit 6) & echo $! > PIDFILE",
+        false,
+        true,
+        true,
+    );
+    s.spawn().unwrap();
+    rt().block_on(async {
+        let mut a = attach::connect(&s.cfg.attach_socket).await.unwrap();
+        attach::declare_stdin(&mut a).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(a);
+    });
+    assert_eq!(s.wait_exit().exit_code, 6);
     s.assert_cleaned_up();
 }
 
