@@ -19,14 +19,13 @@ use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
     LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder,
-    LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User,
-    UserBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp,
+    Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User, UserBuilder,
 };
 use outrigger_cri_proto::{
-    ContainerConfig, DnsConfig, LinuxContainerSecurityContext, Mount as CriMount,
-    MountPropagation, NamespaceMode, NamespaceOption, PodSandboxConfig, SecurityProfile,
-    Signal, SupplementalGroupsPolicy, security_profile::ProfileType,
+    ContainerConfig, DnsConfig, LinuxContainerSecurityContext, Mount as CriMount, MountPropagation,
+    NamespaceMode, NamespaceOption, PodSandboxConfig, SecurityProfile, Signal,
+    SupplementalGroupsPolicy, security_profile::ProfileType,
 };
 
 /// OCI version written into every spec.
@@ -132,7 +131,9 @@ pub fn default_env_path() -> &'static str {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// Neither the config nor the image gives a command.
-    #[error("no command specified: the container config has no command/args and the image no entrypoint/cmd")]
+    #[error(
+        "no command specified: the container config has no command/args and the image no entrypoint/cmd"
+    )]
     NoCommand,
     /// A field of the request has a value we cannot use.
     #[error("invalid {field} {value:?}: {reason}")]
@@ -186,7 +187,9 @@ pub enum SpecError {
         container_path: String,
     },
     /// A host path of a mount could not be resolved.
-    #[error("failed to resolve host path {host_path:?} of the mount at {container_path:?}: {source}")]
+    #[error(
+        "failed to resolve host path {host_path:?} of the mount at {container_path:?}: {source}"
+    )]
     HostPath {
         /// The CRI host path.
         host_path: String,
@@ -753,9 +756,8 @@ pub fn resolve_user(
     }
     let gid = gid.unwrap_or(0);
 
-    let strict = sc.is_some_and(|s| {
-        s.supplemental_groups_policy == SupplementalGroupsPolicy::Strict as i32
-    });
+    let strict =
+        sc.is_some_and(|s| s.supplemental_groups_policy == SupplementalGroupsPolicy::Strict as i32);
     let mut additional = vec![gid];
     if !strict {
         if let Some(name) = &name {
@@ -912,7 +914,9 @@ pub fn seccomp_choice(
                 path: path.to_string(),
                 source,
             })?;
-            Ok(SeccompChoice::Localhost(parse_seccomp_profile(path, &text)?))
+            Ok(SeccompChoice::Localhost(parse_seccomp_profile(
+                path, &text,
+            )?))
         }
         Err(_) => Err(SpecError::Invalid {
             field: "seccomp.profile_type",
@@ -1144,7 +1148,14 @@ pub fn sandbox_spec(sandbox: &SandboxInfo) -> Result<Spec, SpecError> {
     if !host_net && !sandbox.config.hostname.is_empty() {
         spec = spec.hostname(sandbox.config.hostname.clone());
     }
-    Ok(spec.build()?)
+    let mut spec = spec.build()?;
+    clear_builder_defaults(&mut spec, host_net || sandbox.config.hostname.is_empty());
+    if let Some(linux) = spec.linux_mut().as_mut() {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+        linux.set_resources(None);
+    }
+    Ok(spec)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1256,13 +1267,13 @@ fn cri_mount(m: &CriMount, host: &dyn HostAccess) -> Result<Mount, SpecError> {
             reason: format!("empty host path for the mount at {:?}", m.container_path),
         });
     }
-    let source =
-        host.canonicalize(Path::new(&m.host_path))
-            .map_err(|source| SpecError::HostPath {
-                host_path: m.host_path.clone(),
-                container_path: m.container_path.clone(),
-                source,
-            })?;
+    let source = host
+        .canonicalize(Path::new(&m.host_path))
+        .map_err(|source| SpecError::HostPath {
+            host_path: m.host_path.clone(),
+            container_path: m.container_path.clone(),
+            source,
+        })?;
     let mut options = vec![
         "rbind".to_string(),
         propagation_option(m.propagation)?.to_string(),
@@ -1357,6 +1368,27 @@ fn default_device_rules() -> Result<Vec<LinuxDeviceCgroup>, SpecError> {
 // ---------------------------------------------------------------------------------------------
 // The container spec.
 
+/// oci-spec's builders fill every field left unset with its `Default`, which is a sample
+/// container (hostname "youki", RLIMIT_NOFILE 1024, TERM, ...). Clear what we never set.
+fn clear_builder_defaults(spec: &mut Spec, clear_hostname: bool) {
+    if clear_hostname {
+        spec.set_hostname(None);
+    }
+    spec.set_domainname(None);
+    spec.set_hooks(None);
+    if let Some(p) = spec.process_mut().as_mut() {
+        p.set_rlimits(None);
+        p.set_apparmor_profile(None);
+        p.set_selinux_label(None);
+        p.set_console_size(None);
+    }
+    if let Some(linux) = spec.linux_mut().as_mut() {
+        linux.set_uid_mappings(None);
+        linux.set_gid_mappings(None);
+        linux.set_mount_label(None);
+    }
+}
+
 fn signal_number(v: i32) -> Result<Option<i32>, SpecError> {
     let sig = Signal::try_from(v).map_err(|_| SpecError::Invalid {
         field: "stop_signal",
@@ -1406,7 +1438,10 @@ fn signal_number(v: i32) -> Result<Option<i32>, SpecError> {
 pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecError> {
     let config = input.config;
     let sandbox = input.sandbox;
-    let sc = config.linux.as_ref().and_then(|l| l.security_context.as_ref());
+    let sc = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref());
     let privileged = sc.is_some_and(|s| s.privileged);
     if privileged {
         let pod_privileged = sandbox
@@ -1583,7 +1618,11 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
     let mut shm_opts = file_opts(false);
     shm_opts.extend(["nosuid", "nodev", "noexec"].map(String::from));
     let sandbox_files = [
-        ("/etc/hostname", dir.join("hostname"), file_opts(readonly_root)),
+        (
+            "/etc/hostname",
+            dir.join("hostname"),
+            file_opts(readonly_root),
+        ),
         ("/etc/hosts", dir.join("hosts"), file_opts(readonly_root)),
         (
             "/etc/resolv.conf",
@@ -1677,7 +1716,11 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
         .masked_paths(masked)
         .readonly_paths(readonly)
         .devices(devices)
-        .resources(LinuxResourcesBuilder::default().devices(device_rules).build()?);
+        .resources(
+            LinuxResourcesBuilder::default()
+                .devices(device_rules)
+                .build()?,
+        );
     if let Some(p) = rootfs_propagation {
         linux = linux.rootfs_propagation(p);
     }
@@ -1686,11 +1729,17 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
     }
 
     let mut annotations: BTreeMap<String, String> = BTreeMap::new();
-    annotations.insert("io.kubernetes.cri.container-type".into(), "container".into());
+    annotations.insert(
+        "io.kubernetes.cri.container-type".into(),
+        "container".into(),
+    );
     annotations.insert("io.kubernetes.cri.sandbox-id".into(), sandbox.id.clone());
-    annotations.insert("io.kubernetes.cri.container-id".into(), input.id.to_string());
+    annotations.insert(
+        "io.kubernetes.cri.container-id".into(),
+        input.id.to_string(),
+    );
 
-    let spec = SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version(OCI_VERSION)
         .root(
             RootBuilder::default()
@@ -1703,9 +1752,1338 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
         .annotations(annotations.into_iter().collect::<HashMap<_, _>>())
         .linux(linux.build()?)
         .build()?;
+    clear_builder_defaults(&mut spec, true);
     Ok(ContainerSpec {
         spec,
         seccomp,
         stop_signal: signal_number(config.stop_signal)?,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use outrigger_cri_proto::{
+        Capability as CriCaps, ContainerMetadata, Device, Int64Value, KeyValue,
+        LinuxContainerConfig, LinuxContainerResources, LinuxPodSandboxConfig,
+        LinuxSandboxSecurityContext, UserNamespace,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A temp directory removed on drop (no tempfile dependency needed).
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new() -> Self {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "outrigger-spec-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        fn write(&self, rel: &str, text: &str) {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+        nobody:x:65534:65534:nobody:/:/bin/false\n\
+        alice:x:1000:1000::/home/alice:/bin/sh\n\
+        bob:x:1001:1001::/home/bob:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\n\
+        wheel:x:10:alice,bob\n\
+        alice:x:1000:\n\
+        bob:x:1001:\n\
+        staff:x:50:alice\n\
+        image-group:x:50000:bob\n";
+
+    fn rootfs() -> TempDir {
+        let t = TempDir::new();
+        t.write("etc/passwd", PASSWD);
+        t.write("etc/group", GROUP);
+        t
+    }
+
+    #[derive(Default)]
+    struct FakeHost {
+        links: HashMap<PathBuf, PathBuf>,
+        devices: HashMap<PathBuf, Vec<HostDevice>>,
+        files: HashMap<PathBuf, String>,
+    }
+    impl HostAccess for FakeHost {
+        fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+            self.links
+                .get(path)
+                .cloned()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file or directory"))
+        }
+        fn devices(&self, path: &Path) -> io::Result<Vec<HostDevice>> {
+            self.devices
+                .get(path)
+                .cloned()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such device"))
+        }
+        fn read_file(&self, path: &Path) -> io::Result<String> {
+            self.files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file or directory"))
+        }
+    }
+
+    fn dev(path: &str, major: i64, minor: i64) -> HostDevice {
+        HostDevice {
+            path: path.into(),
+            typ: LinuxDeviceType::C,
+            major,
+            minor,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn sandbox(privileged: bool, ns: Option<NamespaceOption>) -> SandboxInfo {
+        SandboxInfo {
+            id: "sb1".into(),
+            hostname: "podhost".into(),
+            netns: Some("/run/netns/pod1".into()),
+            ipc_ns: Some("/proc/42/ns/ipc".into()),
+            uts_ns: Some("/proc/42/ns/uts".into()),
+            pid_ns: Some("/proc/42/ns/pid".into()),
+            sandbox_dir: "/run/outrigger/sb1".into(),
+            config: PodSandboxConfig {
+                hostname: "podhost".into(),
+                linux: Some(LinuxPodSandboxConfig {
+                    security_context: Some(LinuxSandboxSecurityContext {
+                        privileged,
+                        namespace_options: ns,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn config(sc: LinuxContainerSecurityContext) -> ContainerConfig {
+        ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: "c".into(),
+                attempt: 0,
+            }),
+            command: strings(&["/bin/sh", "-c"]),
+            args: strings(&["sleep 1000"]),
+            linux: Some(LinuxContainerConfig {
+                resources: Some(LinuxContainerResources {
+                    oom_score_adj: 1000,
+                    ..Default::default()
+                }),
+                security_context: Some(sc),
+            }),
+            ..Default::default()
+        }
+    }
+
+    const NO_STRINGS: &[String] = &[];
+
+    fn build(
+        cfg: &ContainerConfig,
+        sb: &SandboxInfo,
+        host: &FakeHost,
+        root: &TempDir,
+    ) -> Result<ContainerSpec, SpecError> {
+        container_spec(&ContainerSpecInput {
+            id: "c1",
+            config: cfg,
+            sandbox: sb,
+            image: ImageInfo {
+                user: "",
+                env: NO_STRINGS,
+                entrypoint: NO_STRINGS,
+                cmd: NO_STRINGS,
+                working_dir: "",
+            },
+            rootfs: &root.0,
+            target_pid_ns: Some("/proc/77/ns/pid".into()),
+            host,
+        })
+    }
+
+    fn namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<PathBuf>)> {
+        spec.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| (n.typ(), n.path().clone()))
+            .collect()
+    }
+
+    fn mount_of<'a>(spec: &'a Spec, dest: &str) -> Option<&'a Mount> {
+        spec.mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new(dest))
+    }
+
+    fn effective(spec: &Spec) -> Capabilities {
+        spec.process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .effective()
+            .clone()
+            .unwrap()
+    }
+
+    // --- command ------------------------------------------------------------------------
+
+    #[test]
+    fn command_rules() {
+        let ep = strings(&["/entry"]);
+        let cmd = strings(&["default-arg"]);
+        let image = ImageInfo {
+            entrypoint: &ep,
+            cmd: &cmd,
+            ..Default::default()
+        };
+        assert_eq!(
+            command(&[], &[], &image).unwrap(),
+            strings(&["/entry", "default-arg"])
+        );
+        assert_eq!(
+            command(&[], &strings(&["x"]), &image).unwrap(),
+            strings(&["/entry", "x"])
+        );
+        assert_eq!(
+            command(&strings(&["/bin/true"]), &[], &image).unwrap(),
+            strings(&["/bin/true"]),
+            "command drops the image cmd"
+        );
+        assert_eq!(
+            command(&strings(&["/bin/echo"]), &strings(&["hi"]), &image).unwrap(),
+            strings(&["/bin/echo", "hi"])
+        );
+        let cmd_only = ImageInfo {
+            cmd: &cmd,
+            ..Default::default()
+        };
+        assert_eq!(
+            command(&[], &strings(&["/bin/ls"]), &cmd_only).unwrap(),
+            strings(&["/bin/ls"])
+        );
+    }
+
+    #[test]
+    fn command_empty_is_an_error() {
+        let err = command(&[], &[], &ImageInfo::default()).unwrap_err();
+        assert!(matches!(err, SpecError::NoCommand));
+        assert!(err.to_string().contains("no command specified"));
+    }
+
+    // --- env, dns, hosts ------------------------------------------------------------------
+
+    #[test]
+    fn env_merges_by_key_and_adds_defaults() {
+        let image_env = strings(&["A=1", "B=2"]);
+        let image = ImageInfo {
+            env: &image_env,
+            ..Default::default()
+        };
+        let cfg = ContainerConfig {
+            envs: vec![KeyValue {
+                key: "B".into(),
+                value: b"3".to_vec(),
+            }],
+            tty: true,
+            ..Default::default()
+        };
+        let env = container_env(&cfg, &image, "h1");
+        assert_eq!(
+            env,
+            vec![
+                "HOSTNAME=h1".to_string(),
+                "A=1".into(),
+                "B=3".into(),
+                format!("PATH={}", default_env_path()),
+                "TERM=xterm".into()
+            ]
+        );
+        let with_path = strings(&["PATH=/x"]);
+        let image = ImageInfo {
+            env: &with_path,
+            ..Default::default()
+        };
+        let env = container_env(&ContainerConfig::default(), &image, "");
+        assert_eq!(env, strings(&["PATH=/x"]));
+    }
+
+    #[test]
+    fn resolv_conf_from_dns_config() {
+        let dns = DnsConfig {
+            servers: strings(&["10.10.10.10"]),
+            searches: strings(&["google.com"]),
+            options: strings(&["ndots:8"]),
+        };
+        let text = resolv_conf(Some(&dns), "nameserver 1.1.1.1\n");
+        assert!(text.lines().any(|l| l == "nameserver 10.10.10.10"));
+        assert!(text.lines().any(|l| l == "search google.com"));
+        assert!(text.lines().any(|l| l == "options ndots:8"));
+        assert!(!text.contains("1.1.1.1"));
+    }
+
+    #[test]
+    fn resolv_conf_without_dns_config_is_the_hosts() {
+        assert_eq!(
+            resolv_conf(None, "nameserver 1.1.1.1\n"),
+            "nameserver 1.1.1.1\n"
+        );
+        assert_eq!(
+            resolv_conf(Some(&DnsConfig::default()), "nameserver 9.9.9.9\n"),
+            "nameserver 9.9.9.9\n"
+        );
+    }
+
+    #[test]
+    fn hosts_file_lists_pod_ips() {
+        let ips: Vec<IpAddr> = vec!["10.88.0.5".parse().unwrap(), "fd00::5".parse().unwrap()];
+        let text = hosts_file("web-0", &ips);
+        assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(text.contains("10.88.0.5\tweb-0\n"));
+        assert!(text.contains("fd00::5\tweb-0\n"));
+    }
+
+    // --- users ----------------------------------------------------------------------------
+
+    fn sc_user(
+        uid: Option<i64>,
+        name: &str,
+        gid: Option<i64>,
+        supp: &[i64],
+    ) -> LinuxContainerSecurityContext {
+        LinuxContainerSecurityContext {
+            run_as_user: uid.map(|value| Int64Value { value }),
+            run_as_username: name.into(),
+            run_as_group: gid.map(|value| Int64Value { value }),
+            supplemental_groups: supp.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(u: &User) -> (u32, u32, Vec<u32>) {
+        (
+            u.uid(),
+            u.gid(),
+            u.additional_gids().clone().unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn run_as_user_takes_gid_and_groups_from_the_image() {
+        let r = rootfs();
+        let u = resolve_user(&r.0, Some(&sc_user(Some(1000), "", None, &[])), "").unwrap();
+        assert_eq!(ids(&u), (1000, 1000, vec![1000, 10, 50]));
+        assert_eq!(u.username().as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn run_as_user_unknown_gets_gid_zero() {
+        let r = rootfs();
+        let u = resolve_user(&r.0, Some(&sc_user(Some(4242), "", None, &[])), "").unwrap();
+        assert_eq!(ids(&u), (4242, 0, vec![0]));
+    }
+
+    #[test]
+    fn run_as_group_and_supplemental_groups() {
+        let r = rootfs();
+        let u = resolve_user(
+            &r.0,
+            Some(&sc_user(Some(1001), "", Some(3000), &[4000])),
+            "",
+        )
+        .unwrap();
+        // primary, image-defined groups of bob (wheel, image-group), then supplemental
+        assert_eq!(ids(&u), (1001, 3000, vec![3000, 10, 50000, 4000]));
+    }
+
+    #[test]
+    fn strict_supplemental_groups_ignore_etc_group() {
+        let r = rootfs();
+        let mut sc = sc_user(Some(1001), "", Some(3000), &[4000]);
+        sc.supplemental_groups_policy = SupplementalGroupsPolicy::Strict as i32;
+        let u = resolve_user(&r.0, Some(&sc), "").unwrap();
+        assert_eq!(ids(&u), (1001, 3000, vec![3000, 4000]));
+    }
+
+    #[test]
+    fn run_as_username() {
+        let r = rootfs();
+        let u = resolve_user(&r.0, Some(&sc_user(None, "bob", None, &[])), "").unwrap();
+        assert_eq!(ids(&u).0, 1001);
+        assert_eq!(ids(&u).1, 1001);
+        let err = resolve_user(&r.0, Some(&sc_user(None, "mallory", None, &[])), "").unwrap_err();
+        assert!(matches!(err, SpecError::UserNotFound { .. }));
+        assert!(err.to_string().contains("mallory"));
+    }
+
+    #[test]
+    fn run_as_group_without_user_is_an_error() {
+        let r = rootfs();
+        let err = resolve_user(&r.0, Some(&sc_user(None, "", Some(5), &[])), "alice").unwrap_err();
+        assert!(err.to_string().contains("run_as_group"), "{err}");
+    }
+
+    #[test]
+    fn negative_uid_is_an_error() {
+        let r = rootfs();
+        let err = resolve_user(&r.0, Some(&sc_user(Some(-1), "", None, &[])), "").unwrap_err();
+        assert!(err.to_string().contains("run_as_user"), "{err}");
+    }
+
+    #[test]
+    fn image_user_forms() {
+        let r = rootfs();
+        let get = |s: &str| resolve_user(&r.0, None, s).map(|u| (u.uid(), u.gid()));
+        assert_eq!(get("").unwrap(), (0, 0));
+        assert_eq!(get("alice").unwrap(), (1000, 1000));
+        assert_eq!(get("1001").unwrap(), (1001, 1001));
+        assert_eq!(get("777").unwrap(), (777, 0));
+        assert_eq!(get("777:888").unwrap(), (777, 888));
+        assert_eq!(get("alice:staff").unwrap(), (1000, 50));
+        assert_eq!(get("bob:10").unwrap(), (1001, 10));
+        assert!(matches!(get("carol"), Err(SpecError::UserNotFound { .. })));
+        assert!(matches!(
+            get("alice:nogroup"),
+            Err(SpecError::GroupNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_passwd_allows_numeric_users_only() {
+        let r = TempDir::new();
+        assert_eq!(
+            ids(&resolve_user(&r.0, None, "123:45").unwrap()),
+            (123, 45, vec![45])
+        );
+        assert!(resolve_user(&r.0, None, "alice").is_err());
+    }
+
+    #[test]
+    fn passwd_symlink_cannot_escape_the_rootfs() {
+        let outside = TempDir::new();
+        outside.write("passwd", "evil:x:0:0::/:/bin/sh\n");
+        let r = TempDir::new();
+        r.write("inner/passwd", "good:x:5:6::/:/bin/sh\n");
+        std::fs::create_dir_all(r.0.join("etc")).unwrap();
+        // An absolute link pointing at the outside file's host path resolves inside the rootfs.
+        std::os::unix::fs::symlink(outside.0.join("passwd"), r.0.join("etc/passwd")).unwrap();
+        assert!(resolve_user(&r.0, None, "evil").is_err());
+        std::fs::remove_file(r.0.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("../../../../inner/passwd", r.0.join("etc/passwd")).unwrap();
+        assert_eq!(resolve_user(&r.0, None, "good").unwrap().uid(), 5);
+    }
+
+    #[test]
+    fn secure_join_clamps_dotdot_and_absolute_links() {
+        let r = TempDir::new();
+        std::fs::create_dir_all(r.0.join("a")).unwrap();
+        std::os::unix::fs::symlink("/b", r.0.join("a/link")).unwrap();
+        assert_eq!(
+            secure_join(&r.0, Path::new("/../../etc/x")).unwrap(),
+            r.0.join("etc/x")
+        );
+        assert_eq!(
+            secure_join(&r.0, Path::new("/a/link/c")).unwrap(),
+            r.0.join("b/c")
+        );
+    }
+
+    // --- capabilities ---------------------------------------------------------------------
+
+    fn caps(add: &[&str], drop: &[&str], ambient: &[&str]) -> LinuxContainerSecurityContext {
+        LinuxContainerSecurityContext {
+            capabilities: Some(CriCaps {
+                add_capabilities: strings(add),
+                drop_capabilities: strings(drop),
+                add_ambient_capabilities: strings(ambient),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn default_capabilities() {
+        let (set, amb) = capability_sets(None).unwrap();
+        assert_eq!(set.len(), 14);
+        assert!(set.contains(&Capability::AuditWrite));
+        assert!(!set.contains(&Capability::SysAdmin));
+        assert!(amb.is_empty());
+    }
+
+    #[test]
+    fn add_and_drop_with_or_without_prefix() {
+        let (set, _) = capability_sets(Some(&caps(
+            &["SYS_ADMIN", "cap_net_admin"],
+            &["CAP_CHOWN", "kill"],
+            &[],
+        )))
+        .unwrap();
+        assert!(set.contains(&Capability::SysAdmin));
+        assert!(set.contains(&Capability::NetAdmin));
+        assert!(!set.contains(&Capability::Chown));
+        assert!(!set.contains(&Capability::Kill));
+        assert_eq!(set.len(), 14);
+    }
+
+    #[test]
+    fn add_all_and_drop_all() {
+        let (set, _) = capability_sets(Some(&caps(&["ALL"], &["CHOWN"], &[]))).unwrap();
+        assert_eq!(set.len(), ALL_CAPABILITIES.len() - 1);
+        assert!(!set.contains(&Capability::Chown));
+        let (set, _) = capability_sets(Some(&caps(&["NET_RAW"], &["ALL"], &[]))).unwrap();
+        assert_eq!(
+            set.into_iter().collect::<Vec<_>>(),
+            vec![Capability::NetRaw]
+        );
+        let (set, _) = capability_sets(Some(&caps(&[], &["all"], &[]))).unwrap();
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn ambient_capabilities_go_everywhere() {
+        let (set, amb) =
+            capability_sets(Some(&caps(&[], &["ALL"], &["NET_BIND_SERVICE"]))).unwrap();
+        assert!(set.contains(&Capability::NetBindService));
+        assert_eq!(
+            amb.into_iter().collect::<Vec<_>>(),
+            vec![Capability::NetBindService]
+        );
+    }
+
+    #[test]
+    fn unknown_capability_is_an_error() {
+        let err = capability_sets(Some(&caps(&["FLY"], &[], &[]))).unwrap_err();
+        assert!(err.to_string().contains("FLY"), "{err}");
+        assert!(err.to_string().contains("add_capabilities"), "{err}");
+    }
+
+    // --- seccomp --------------------------------------------------------------------------
+
+    fn profile(t: ProfileType, r: &str) -> SecurityProfile {
+        SecurityProfile {
+            profile_type: t as i32,
+            localhost_ref: r.into(),
+        }
+    }
+
+    fn read_fixture(p: &Path) -> io::Result<String> {
+        match p.to_str() {
+            Some("/profiles/oci.json") => Ok(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_S390X"],"syscalls":[{"names":["sethostname"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#.into()),
+            Some("/profiles/docker.json") => Ok(r#"{"defaultAction":"SCMP_ACT_ERRNO","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":[]}],"syscalls":[{"name":"read","action":"SCMP_ACT_ALLOW","args":[]},{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]},"excludes":{}}]}"#.into()),
+            Some("/profiles/bad.json") => Ok("{not json".into()),
+            Some("/profiles/noaction.json") => Ok(r#"{"syscalls":[]}"#.into()),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such file or directory")),
+        }
+    }
+
+    #[test]
+    fn seccomp_simple_choices() {
+        assert_eq!(
+            seccomp_choice(None, false, &read_fixture).unwrap(),
+            SeccompChoice::Unconfined
+        );
+        let rd = profile(ProfileType::RuntimeDefault, "");
+        assert_eq!(
+            seccomp_choice(Some(&rd), false, &read_fixture).unwrap(),
+            SeccompChoice::RuntimeDefault
+        );
+        assert_eq!(
+            seccomp_choice(Some(&rd), true, &read_fixture).unwrap(),
+            SeccompChoice::Unconfined
+        );
+        let un = profile(ProfileType::Unconfined, "");
+        assert_eq!(
+            seccomp_choice(Some(&un), false, &read_fixture).unwrap(),
+            SeccompChoice::Unconfined
+        );
+    }
+
+    #[test]
+    fn seccomp_localhost_oci_profile() {
+        let p = profile(ProfileType::Localhost, "/profiles/oci.json");
+        let SeccompChoice::Localhost(s) = seccomp_choice(Some(&p), false, &read_fixture).unwrap()
+        else {
+            panic!("expected a localhost profile");
+        };
+        assert_eq!(
+            s.default_action(),
+            oci_spec::runtime::LinuxSeccompAction::ScmpActAllow
+        );
+        let rules = s.syscalls().clone().unwrap();
+        assert_eq!(rules[0].names(), &strings(&["sethostname"]));
+        assert_eq!(rules[0].errno_ret(), Some(1));
+        assert_eq!(s.architectures().as_ref().map(|a| a.len()), Some(2));
+    }
+
+    #[test]
+    fn seccomp_localhost_docker_profile() {
+        let p = profile(ProfileType::Localhost, "/profiles/docker.json");
+        let SeccompChoice::Localhost(s) = seccomp_choice(Some(&p), false, &read_fixture).unwrap()
+        else {
+            panic!("expected a localhost profile");
+        };
+        let rules = s.syscalls().clone().unwrap();
+        assert_eq!(rules.len(), 1, "the conditional mount rule is dropped");
+        assert_eq!(rules[0].names(), &strings(&["read"]));
+    }
+
+    #[test]
+    fn seccomp_bad_localhost_profiles() {
+        let missing = profile(ProfileType::Localhost, "/profiles/missing.json");
+        let err = seccomp_choice(Some(&missing), false, &read_fixture).unwrap_err();
+        assert!(matches!(err, SpecError::SeccompRead { .. }));
+        assert!(err.to_string().contains("/profiles/missing.json"));
+        let bad = profile(ProfileType::Localhost, "/profiles/bad.json");
+        assert!(matches!(
+            seccomp_choice(Some(&bad), false, &read_fixture),
+            Err(SpecError::SeccompParse { .. })
+        ));
+        let noaction = profile(ProfileType::Localhost, "/profiles/noaction.json");
+        let err = seccomp_choice(Some(&noaction), false, &read_fixture).unwrap_err();
+        assert!(err.to_string().contains("defaultAction"), "{err}");
+        let relative = profile(ProfileType::Localhost, "profiles/oci.json");
+        assert!(matches!(
+            seccomp_choice(Some(&relative), false, &read_fixture),
+            Err(SpecError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn legacy_seccomp_paths() {
+        assert!(legacy_seccomp_profile("").unwrap().is_none());
+        let p = legacy_seccomp_profile("localhost//profiles/oci.json")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.profile_type, ProfileType::Localhost as i32);
+        assert_eq!(p.localhost_ref, "/profiles/oci.json");
+        assert_eq!(
+            legacy_seccomp_profile("runtime/default")
+                .unwrap()
+                .unwrap()
+                .profile_type,
+            ProfileType::RuntimeDefault as i32
+        );
+        assert!(legacy_seccomp_profile("whatever").is_err());
+    }
+
+    // --- sysctls and the sandbox spec -----------------------------------------------------
+
+    #[test]
+    fn sysctls_must_be_namespaced_and_not_host() {
+        let m = |k: &str| HashMap::from([(k.to_string(), "1".to_string())]);
+        assert!(validate_sysctls(&m("net.ipv4.ip_forward"), false, false).is_ok());
+        assert!(validate_sysctls(&m("kernel.shm_rmid_forced"), false, false).is_ok());
+        let err = validate_sysctls(&m("net.ipv4.ip_forward"), true, false).unwrap_err();
+        assert!(
+            err.to_string().contains("net.ipv4.ip_forward")
+                && err.to_string().contains("host network"),
+            "{err}"
+        );
+        assert!(validate_sysctls(&m("kernel.msgmax"), false, true).is_err());
+        let err = validate_sysctls(&m("vm.swappiness"), false, false).unwrap_err();
+        assert!(err.to_string().contains("not a namespaced sysctl"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_spec_pod_namespaces() {
+        let mut sb = sandbox(false, None);
+        if let Some(l) = sb.config.linux.as_mut() {
+            l.sysctls.insert("net.core.somaxconn".into(), "1024".into());
+        }
+        let spec = sandbox_spec(&sb).unwrap();
+        assert_eq!(
+            namespaces(&spec),
+            vec![
+                (
+                    LinuxNamespaceType::Network,
+                    Some(PathBuf::from("/run/netns/pod1"))
+                ),
+                (LinuxNamespaceType::Uts, None),
+                (LinuxNamespaceType::Ipc, None),
+                (LinuxNamespaceType::Pid, None),
+            ]
+        );
+        assert_eq!(spec.hostname().as_deref(), Some("podhost"));
+        assert_eq!(spec.root().as_ref().unwrap().path(), Path::new("/"));
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(p.oom_score_adj(), Some(-998));
+        assert_eq!(
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .sysctl()
+                .as_ref()
+                .unwrap()
+                .get("net.core.somaxconn")
+                .map(String::as_str),
+            Some("1024")
+        );
+    }
+
+    #[test]
+    fn sandbox_spec_host_namespaces() {
+        let sb = sandbox(
+            false,
+            Some(NamespaceOption {
+                network: NamespaceMode::Node as i32,
+                pid: NamespaceMode::Node as i32,
+                ipc: NamespaceMode::Node as i32,
+                ..Default::default()
+            }),
+        );
+        let spec = sandbox_spec(&sb).unwrap();
+        assert!(namespaces(&spec).is_empty());
+        assert_eq!(spec.hostname(), &None);
+    }
+
+    #[test]
+    fn sandbox_spec_rejects_user_namespaces() {
+        let sb = sandbox(
+            false,
+            Some(NamespaceOption {
+                userns_options: Some(UserNamespace {
+                    mode: NamespaceMode::Pod as i32,
+                    uids: vec![Default::default()],
+                    gids: vec![],
+                }),
+                ..Default::default()
+            }),
+        );
+        let err = sandbox_spec(&sb).unwrap_err();
+        assert!(matches!(err, SpecError::Unsupported(_)), "{err}");
+    }
+
+    #[test]
+    fn sandbox_spec_pod_network_needs_a_netns() {
+        let mut sb = sandbox(false, None);
+        sb.netns = None;
+        let err = sandbox_spec(&sb).unwrap_err();
+        assert!(
+            err.to_string().contains("network namespace mode POD"),
+            "{err}"
+        );
+    }
+
+    // --- the container spec ---------------------------------------------------------------
+
+    #[test]
+    fn default_container_spec() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let cfg = config(LinuxContainerSecurityContext::default());
+        let out = build(&cfg, &sb, &FakeHost::default(), &r).unwrap();
+        let spec = &out.spec;
+        assert_eq!(out.seccomp, SeccompChoice::Unconfined);
+        assert_eq!(out.stop_signal, None);
+        assert_eq!(
+            namespaces(spec),
+            vec![
+                (LinuxNamespaceType::Mount, None),
+                (
+                    LinuxNamespaceType::Network,
+                    Some(PathBuf::from("/run/netns/pod1"))
+                ),
+                (
+                    LinuxNamespaceType::Uts,
+                    Some(PathBuf::from("/proc/42/ns/uts"))
+                ),
+                (
+                    LinuxNamespaceType::Ipc,
+                    Some(PathBuf::from("/proc/42/ns/ipc"))
+                ),
+                (
+                    LinuxNamespaceType::Pid,
+                    Some(PathBuf::from("/proc/42/ns/pid"))
+                ),
+            ]
+        );
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(
+            p.args().as_ref().unwrap(),
+            &strings(&["/bin/sh", "-c", "sleep 1000"])
+        );
+        assert_eq!(p.cwd(), Path::new("/"));
+        assert_eq!(p.oom_score_adj(), Some(1000));
+        assert_eq!(p.no_new_privileges(), Some(false));
+        assert_eq!(p.user().uid(), 0);
+        assert_eq!(effective(spec).len(), 14);
+        let root = spec.root().as_ref().unwrap();
+        assert_eq!(root.path(), &r.0);
+        assert_eq!(root.readonly(), Some(false));
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(
+            linux.masked_paths().as_ref().unwrap().len(),
+            DEFAULT_MASKED_PATHS.len()
+        );
+        assert!(
+            linux
+                .readonly_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/sys".to_string())
+        );
+        assert!(linux.seccomp().is_none());
+        let sys = mount_of(spec, "/sys").unwrap();
+        assert!(sys.options().as_ref().unwrap().contains(&"ro".to_string()));
+        for dest in [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/dev/mqueue",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+            "/etc/hostname",
+        ] {
+            assert!(mount_of(spec, dest).is_some(), "missing {dest}");
+        }
+        let shm = mount_of(spec, "/dev/shm").unwrap();
+        assert_eq!(
+            shm.source().as_deref(),
+            Some(Path::new("/run/outrigger/sb1/shm"))
+        );
+        assert_eq!(
+            mount_of(spec, "/etc/resolv.conf")
+                .unwrap()
+                .source()
+                .as_deref(),
+            Some(Path::new("/run/outrigger/sb1/resolv.conf"))
+        );
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
+        assert!(!rules[0].allow(), "device rules start with deny all");
+        let env = p.env().as_ref().unwrap();
+        assert!(env.contains(&"HOSTNAME=podhost".to_string()));
+    }
+
+    #[test]
+    fn host_namespaces() {
+        let r = rootfs();
+        let opts = NamespaceOption {
+            network: NamespaceMode::Node as i32,
+            pid: NamespaceMode::Node as i32,
+            ipc: NamespaceMode::Node as i32,
+            ..Default::default()
+        };
+        let sb = sandbox(false, Some(opts.clone()));
+        let cfg = config(LinuxContainerSecurityContext {
+            namespace_options: Some(opts),
+            ..Default::default()
+        });
+        let spec = build(&cfg, &sb, &FakeHost::default(), &r).unwrap().spec;
+        assert_eq!(namespaces(&spec), vec![(LinuxNamespaceType::Mount, None)]);
+        assert_eq!(
+            mount_of(&spec, "/dev/shm").unwrap().source().as_deref(),
+            Some(Path::new("/dev/shm"))
+        );
+    }
+
+    #[test]
+    fn pid_container_and_target() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let pid_ns = |mode: NamespaceMode| {
+            let cfg = config(LinuxContainerSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    pid: mode as i32,
+                    target_id: "other".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            let spec = build(&cfg, &sb, &FakeHost::default(), &r).unwrap().spec;
+            namespaces(&spec)
+                .into_iter()
+                .find(|(t, _)| *t == LinuxNamespaceType::Pid)
+        };
+        assert_eq!(
+            pid_ns(NamespaceMode::Container),
+            Some((LinuxNamespaceType::Pid, None))
+        );
+        assert_eq!(
+            pid_ns(NamespaceMode::Target),
+            Some((
+                LinuxNamespaceType::Pid,
+                Some(PathBuf::from("/proc/77/ns/pid"))
+            ))
+        );
+        assert_eq!(pid_ns(NamespaceMode::Node), None);
+    }
+
+    #[test]
+    fn readonly_rootfs_and_no_new_privs_and_user() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let mut sc = sc_user(Some(1000), "", None, &[]);
+        sc.readonly_rootfs = true;
+        sc.no_new_privs = true;
+        let spec = build(&config(sc), &sb, &FakeHost::default(), &r)
+            .unwrap()
+            .spec;
+        assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(p.no_new_privileges(), Some(true));
+        assert_eq!((p.user().uid(), p.user().gid()), (1000, 1000));
+        let hosts = mount_of(&spec, "/etc/hosts").unwrap();
+        assert!(
+            hosts
+                .options()
+                .as_ref()
+                .unwrap()
+                .contains(&"ro".to_string())
+        );
+    }
+
+    #[test]
+    fn privileged_container() {
+        let r = rootfs();
+        let sb = sandbox(true, None);
+        let host = FakeHost {
+            devices: HashMap::from([(
+                PathBuf::from("/dev"),
+                vec![dev("/dev/null", 1, 3), dev("/dev/kmsg", 1, 11)],
+            )]),
+            ..Default::default()
+        };
+        let sc = LinuxContainerSecurityContext {
+            privileged: true,
+            seccomp: Some(profile(ProfileType::RuntimeDefault, "")),
+            ..caps(&[], &["ALL"], &[])
+        };
+        let out = build(&config(sc), &sb, &host, &r).unwrap();
+        let spec = &out.spec;
+        assert_eq!(out.seccomp, SeccompChoice::Unconfined);
+        assert_eq!(effective(spec).len(), ALL_CAPABILITIES.len());
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().as_ref().unwrap().is_empty());
+        assert!(linux.readonly_paths().as_ref().unwrap().is_empty());
+        assert_eq!(linux.devices().as_ref().unwrap().len(), 2);
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap();
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].allow());
+        let sys = mount_of(spec, "/sys").unwrap();
+        assert!(sys.options().as_ref().unwrap().contains(&"rw".to_string()));
+    }
+
+    #[test]
+    fn privileged_container_needs_privileged_pod() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let sc = LinuxContainerSecurityContext {
+            privileged: true,
+            ..Default::default()
+        };
+        let err = build(&config(sc), &sb, &FakeHost::default(), &r).unwrap_err();
+        assert!(err.to_string().contains("privileged"), "{err}");
+    }
+
+    #[test]
+    fn capabilities_reach_the_spec() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let spec = build(
+            &config(caps(&["SYS_ADMIN"], &["NET_RAW"], &[])),
+            &sb,
+            &FakeHost::default(),
+            &r,
+        )
+        .unwrap()
+        .spec;
+        let eff = effective(&spec);
+        assert!(eff.contains(&Capability::SysAdmin));
+        assert!(!eff.contains(&Capability::NetRaw));
+    }
+
+    #[test]
+    fn given_masked_and_readonly_paths_replace_defaults() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let sc = LinuxContainerSecurityContext {
+            masked_paths: strings(&["/proc/x"]),
+            readonly_paths: strings(&["/proc/y"]),
+            ..Default::default()
+        };
+        let spec = build(&config(sc), &sb, &FakeHost::default(), &r)
+            .unwrap()
+            .spec;
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(
+            linux.masked_paths().as_ref().unwrap(),
+            &strings(&["/proc/x"])
+        );
+        assert_eq!(
+            linux.readonly_paths().as_ref().unwrap(),
+            &strings(&["/proc/y"])
+        );
+    }
+
+    fn with_mounts(mounts: Vec<CriMount>) -> ContainerConfig {
+        let mut cfg = config(LinuxContainerSecurityContext::default());
+        cfg.mounts = mounts;
+        cfg
+    }
+
+    #[test]
+    fn cri_mounts_resolve_symlinks_and_set_propagation() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let host = FakeHost {
+            links: HashMap::from([
+                (PathBuf::from("/data/link"), PathBuf::from("/data/real")),
+                (
+                    PathBuf::from("/var/lib/k/etc-hosts"),
+                    PathBuf::from("/var/lib/k/etc-hosts"),
+                ),
+            ]),
+            ..Default::default()
+        };
+        let cfg = with_mounts(vec![
+            CriMount {
+                container_path: "/vol/sub".into(),
+                host_path: "/data/link".into(),
+                readonly: true,
+                propagation: MountPropagation::PropagationHostToContainer as i32,
+                ..Default::default()
+            },
+            CriMount {
+                container_path: "/etc/hosts".into(),
+                host_path: "/var/lib/k/etc-hosts".into(),
+                ..Default::default()
+            },
+        ]);
+        let spec = build(&cfg, &sb, &host, &r).unwrap().spec;
+        let vol = mount_of(&spec, "/vol/sub").unwrap();
+        assert_eq!(vol.source().as_deref(), Some(Path::new("/data/real")));
+        assert_eq!(vol.typ().as_deref(), Some("bind"));
+        assert_eq!(
+            vol.options().as_ref().unwrap(),
+            &strings(&["rbind", "rslave", "ro"])
+        );
+        let hosts: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|m| m.destination() == Path::new("/etc/hosts"))
+            .collect();
+        assert_eq!(hosts.len(), 1, "the kubelet's /etc/hosts replaces ours");
+        assert_eq!(
+            hosts[0].source().as_deref(),
+            Some(Path::new("/var/lib/k/etc-hosts"))
+        );
+        assert_eq!(
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .rootfs_propagation()
+                .as_deref(),
+            Some("rslave")
+        );
+        // CRI mounts come after the defaults and the sandbox files.
+        let dests: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().clone())
+            .collect();
+        let pos = |d: &str| dests.iter().position(|x| x == Path::new(d)).unwrap();
+        assert!(pos("/vol/sub") > pos("/dev/shm") && pos("/vol/sub") > pos("/sys"));
+    }
+
+    #[test]
+    fn bidirectional_mount_makes_rootfs_rshared() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let host = FakeHost {
+            links: HashMap::from([(PathBuf::from("/mnt"), PathBuf::from("/mnt"))]),
+            ..Default::default()
+        };
+        let cfg = with_mounts(vec![CriMount {
+            container_path: "/mnt".into(),
+            host_path: "/mnt".into(),
+            propagation: MountPropagation::PropagationBidirectional as i32,
+            ..Default::default()
+        }]);
+        let spec = build(&cfg, &sb, &host, &r).unwrap().spec;
+        assert_eq!(
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .rootfs_propagation()
+                .as_deref(),
+            Some("rshared")
+        );
+        assert!(
+            mount_of(&spec, "/mnt")
+                .unwrap()
+                .options()
+                .as_ref()
+                .unwrap()
+                .contains(&"rshared".to_string())
+        );
+    }
+
+    #[test]
+    fn bad_cri_mounts() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let host = FakeHost::default();
+        let missing = with_mounts(vec![CriMount {
+            container_path: "/x".into(),
+            host_path: "/does/not/exist".into(),
+            ..Default::default()
+        }]);
+        let err = build(&missing, &sb, &host, &r).unwrap_err();
+        assert!(
+            err.to_string().contains("/does/not/exist") && err.to_string().contains("no such file"),
+            "{err}"
+        );
+        let rro = with_mounts(vec![CriMount {
+            container_path: "/x".into(),
+            host_path: "/y".into(),
+            readonly: true,
+            recursive_read_only: true,
+            ..Default::default()
+        }]);
+        assert!(matches!(
+            build(&rro, &sb, &host, &r),
+            Err(SpecError::Unsupported(_))
+        ));
+        let image = with_mounts(vec![CriMount {
+            container_path: "/img".into(),
+            image: Some(Default::default()),
+            ..Default::default()
+        }]);
+        assert!(matches!(
+            build(&image, &sb, &host, &r),
+            Err(SpecError::ImageVolumeUnsupported { .. })
+        ));
+        let relative = with_mounts(vec![CriMount {
+            container_path: "x".into(),
+            host_path: "/y".into(),
+            ..Default::default()
+        }]);
+        assert!(matches!(
+            build(&relative, &sb, &host, &r),
+            Err(SpecError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn config_devices() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let host = FakeHost {
+            devices: HashMap::from([(PathBuf::from("/dev/fuse"), vec![dev("/dev/fuse", 10, 229)])]),
+            ..Default::default()
+        };
+        let mut cfg = config(LinuxContainerSecurityContext::default());
+        cfg.devices = vec![Device {
+            container_path: "/dev/myfuse".into(),
+            host_path: "/dev/fuse".into(),
+            permissions: "rw".into(),
+        }];
+        let spec = build(&cfg, &sb, &host, &r).unwrap().spec;
+        let linux = spec.linux().as_ref().unwrap();
+        let d = &linux.devices().as_ref().unwrap()[0];
+        assert_eq!(
+            (d.path().as_path(), d.major(), d.minor()),
+            (Path::new("/dev/myfuse"), 10, 229)
+        );
+        let rule = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .as_ref()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                rule.allow(),
+                rule.major(),
+                rule.minor(),
+                rule.access().as_deref()
+            ),
+            (true, Some(10), Some(229), Some("rw"))
+        );
+        cfg.devices[0].permissions = "rwx".into();
+        assert!(
+            build(&cfg, &sb, &host, &r)
+                .unwrap_err()
+                .to_string()
+                .contains("rwx")
+        );
+        cfg.devices[0].permissions = "r".into();
+        cfg.devices[0].host_path = "/dev/nope".into();
+        assert!(matches!(
+            build(&cfg, &sb, &host, &r),
+            Err(SpecError::Device { .. })
+        ));
+    }
+
+    #[test]
+    fn working_dir_stop_signal_tty() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let mut cfg = config(LinuxContainerSecurityContext::default());
+        cfg.working_dir = "/srv/app".into();
+        cfg.stop_signal = Signal::Sigquit as i32;
+        cfg.tty = true;
+        let out = build(&cfg, &sb, &FakeHost::default(), &r).unwrap();
+        let p = out.spec.process().as_ref().unwrap();
+        assert_eq!(p.cwd(), Path::new("/srv/app"));
+        assert_eq!(p.terminal(), Some(true));
+        assert_eq!(out.stop_signal, Some(3));
+        assert_eq!(signal_number(Signal::Sigrtmin as i32).unwrap(), Some(34));
+        assert_eq!(signal_number(Signal::Sigrtmax as i32).unwrap(), Some(64));
+        assert_eq!(
+            signal_number(Signal::Sigrtmaxminus1 as i32).unwrap(),
+            Some(63)
+        );
+    }
+
+    #[test]
+    fn seccomp_localhost_reaches_the_spec_and_bad_one_fails() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let host = FakeHost {
+            files: HashMap::from([(
+                PathBuf::from("/p.json"),
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["chmod"],"action":"SCMP_ACT_ERRNO"}]}"#.to_string(),
+            )]),
+            ..Default::default()
+        };
+        let sc = |path: &str| LinuxContainerSecurityContext {
+            seccomp: Some(profile(ProfileType::Localhost, path)),
+            ..Default::default()
+        };
+        let out = build(&config(sc("/p.json")), &sb, &host, &r).unwrap();
+        assert!(matches!(out.seccomp, SeccompChoice::Localhost(_)));
+        assert!(out.spec.linux().as_ref().unwrap().seccomp().is_some());
+        assert!(matches!(
+            build(&config(sc("/missing.json")), &sb, &host, &r),
+            Err(SpecError::SeccompRead { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_pod_namespace_is_an_error() {
+        let r = rootfs();
+        let mut sb = sandbox(false, None);
+        sb.ipc_ns = None;
+        let err = build(&config(Default::default()), &sb, &FakeHost::default(), &r).unwrap_err();
+        assert!(err.to_string().contains("ipc namespace mode POD"), "{err}");
+    }
+
+    #[test]
+    fn oom_score_adj_out_of_range() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let mut cfg = config(Default::default());
+        if let Some(res) = cfg.linux.as_mut().and_then(|l| l.resources.as_mut()) {
+            res.oom_score_adj = 5000;
+        }
+        let err = build(&cfg, &sb, &FakeHost::default(), &r).unwrap_err();
+        assert!(err.to_string().contains("oom_score_adj"), "{err}");
+    }
+
+    #[test]
+    fn spec_serialises_to_oci_json() {
+        let r = rootfs();
+        let sb = sandbox(false, None);
+        let spec = build(&config(Default::default()), &sb, &FakeHost::default(), &r)
+            .unwrap()
+            .spec;
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["ociVersion"], OCI_VERSION);
+        assert_eq!(
+            json["process"]["capabilities"]["bounding"]
+                .as_array()
+                .map(|a| a.len()),
+            Some(14)
+        );
+        assert_eq!(json["linux"]["namespaces"][0]["type"], "mount");
+        println!("{}", serde_json::to_string_pretty(&json).unwrap());
+        let text = json.to_string();
+        assert!(
+            !text.contains("youki") && !text.contains("rlimits") && !text.contains("TERM="),
+            "{text}"
+        );
+        let sb = sandbox_spec(&sb).unwrap();
+        let text = serde_json::to_string(&sb).unwrap();
+        assert!(
+            !text.contains("youki") && !text.contains("rlimits") && !text.contains("maskedPaths"),
+            "{text}"
+        );
+        assert!(!text.contains("\"mounts\":[{"), "{text}");
+    }
+
+    // --- host access ----------------------------------------------------------------------
+
+    #[test]
+    fn dev_t_decoding() {
+        assert_eq!((dev_major(0x0103), dev_minor(0x0103)), (1, 3));
+        // major 259, minor 65536 in glibc's encoding
+        let dev: u64 = (0x103 << 8) | (0x1_0000 << 12);
+        assert_eq!((dev_major(dev), dev_minor(dev)), (259, 65536));
+    }
+
+    #[test]
+    fn real_host_reads_dev_null() {
+        let devs = RealHost.devices(Path::new("/dev/null")).unwrap();
+        assert_eq!(devs.len(), 1);
+        assert_eq!(
+            (devs[0].typ, devs[0].major, devs[0].minor),
+            (LinuxDeviceType::C, 1, 3)
+        );
+        assert!(
+            RealHost.devices(Path::new("/etc/hostname")).is_err()
+                || !Path::new("/etc/hostname").exists()
+        );
+    }
 }
