@@ -285,18 +285,30 @@ async fn run_spdy(shared: Arc<Shared>, mut conn: Connection, kind: Kind, protoco
         }
         Kind::Exec(req) => {
             match collect_spdy_streams(&mut conn, Wanted::exec(&req), protocol).await {
-                Ok(pipes) => session::run_exec(rt, req, pipes).await,
+                Ok(pipes) => until_gone(conn.closed(), session::run_exec(rt, req, pipes)).await,
                 Err(e) => tracing::warn!(error = %e, "exec stream setup failed"),
             }
             conn.finish(FINISH_GRACE).await;
         }
         Kind::Attach(req) => {
             match collect_spdy_streams(&mut conn, Wanted::attach(&req), protocol).await {
-                Ok(pipes) => session::run_attach(rt, req, pipes).await,
+                Ok(pipes) => until_gone(conn.closed(), session::run_attach(rt, req, pipes)).await,
                 Err(e) => tracing::warn!(error = %e, "attach stream setup failed"),
             }
             conn.finish(FINISH_GRACE).await;
         }
+    }
+}
+
+/// Run `work` but drop it (cancelling the runtime call) once the client has
+/// gone: nobody could receive its output or status any more.
+async fn until_gone(
+    gone: impl std::future::Future<Output = ()>,
+    work: impl std::future::Future<Output = ()>,
+) {
+    tokio::select! {
+        _ = work => {}
+        _ = gone => tracing::debug!("streaming client went away; cancelling the session"),
     }
 }
 
@@ -443,12 +455,12 @@ async fn run_websocket<S>(
         }
         Kind::Exec(req) => {
             let (mux, pipes) = ws_exec_pipes(socket, Wanted::exec(&req), v5, protocol);
-            session::run_exec(rt, req, pipes).await;
+            until_gone(mux.closed(), session::run_exec(rt, req, pipes)).await;
             mux.finish(FINISH_GRACE).await;
         }
         Kind::Attach(req) => {
             let (mux, pipes) = ws_exec_pipes(socket, Wanted::attach(&req), v5, protocol);
-            session::run_attach(rt, req, pipes).await;
+            until_gone(mux.closed(), session::run_attach(rt, req, pipes)).await;
             mux.finish(FINISH_GRACE).await;
         }
     }

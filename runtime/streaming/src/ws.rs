@@ -147,6 +147,14 @@ impl WsMux {
         )
     }
 
+    /// Resolves once the peer has gone (connection closed, GOAWAY or close frame).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut done = self.reader_done.clone();
+        async move {
+            let _ = done.wait_for(|d| *d).await;
+        }
+    }
+
     /// Wait (up to `grace`) for all output to be sent, close the WebSocket
     /// and wait for the client's close.
     pub async fn finish(mut self, grace: Duration) {

@@ -175,3 +175,21 @@ async fn unknown_and_reused_tokens_get_404() {
         assert!(resp.starts_with("HTTP/1.1 404"), "{p}: {resp}");
     }
 }
+
+#[tokio::test]
+async fn client_going_away_cancels_the_runtime_call() {
+    let (srv, rt) = common::start().await;
+    let url = srv.exec_url(common::exec_req(&["hang"], false, false));
+    let ws = connect(&url, "v5.channel.k8s.io").await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!rt.hang_cancelled.load(std::sync::atomic::Ordering::SeqCst));
+    drop(ws);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !rt.hang_cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "exec was not cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -88,6 +88,14 @@ impl Connection {
         self.incoming.recv().await
     }
 
+    /// Resolves once the peer has gone (connection closed, GOAWAY or close frame).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut done = self.reader_done.clone();
+        async move {
+            let _ = done.wait_for(|d| *d).await;
+        }
+    }
+
     /// Reset a stream (RST_STREAM with status CANCEL).
     pub async fn reset(&self, stream_id: u32) {
         let _ = self

@@ -15,10 +15,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// * `echo-stdin <code>`: copy stdin to stdout, write `err:<code>` to stderr, exit <code>
 /// * `print <text> <code>`: write text to stdout, exit <code>
 /// * `fail <msg>`: the runtime cannot run the command
+/// * `hang`: never finishes (to test cancellation)
 #[derive(Default)]
 pub struct FakeRuntime {
     pub resizes: Mutex<Vec<TerminalSize>>,
     pub forwarded: Mutex<Vec<(String, u16)>>,
+    /// Set when a `hang` exec's future was dropped (cancelled).
+    pub hang_cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct SetOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Runtime for FakeRuntime {
@@ -60,6 +70,11 @@ impl Runtime for FakeRuntime {
                     Ok(arg(2).parse().unwrap_or(0))
                 }
                 "fail" => Err(arg(1)),
+                "hang" => {
+                    let _guard = SetOnDrop(self.hang_cancelled.clone());
+                    std::future::pending::<()>().await;
+                    Ok(0)
+                }
                 other => Err(format!("unknown fake command {other:?}")),
             }
         })
