@@ -93,8 +93,8 @@ pub enum ServerFrame {
     Exit(i32),
 }
 
-/// Appends one raw frame to `out`. Panics never; callers keep `data` below [`MAX_FRAME`]
-/// (longer data is split into several frames).
+/// Appends `data` to `out` as frames of `kind`: one frame, or several when `data` is longer
+/// than [`MAX_FRAME`]; empty data gives one empty frame.
 pub fn encode_raw(out: &mut Vec<u8>, kind: u8, data: &[u8]) {
     for piece in data.chunks(MAX_FRAME as usize) {
         out.push(kind);
