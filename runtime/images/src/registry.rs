@@ -159,6 +159,8 @@ impl Client {
         }
         let mut b = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
+            // a stalled transfer fails instead of hanging the pull forever
+            .read_timeout(std::time::Duration::from_secs(60))
             .user_agent("outrigger-cri/0.1");
         if host.skip_verify {
             b = b.tls_danger_accept_invalid_certs(true);

@@ -576,14 +576,19 @@ impl ImageStore {
             .map_err(|e| Error::io("create directory", container_dir, e))?;
         // Marker first, so a concurrent gc never removes layers of a mount in progress.
         write_atomic(&container_dir.join(MARKER), &data)?;
-        write_atomic(
-            &self
-                .root
-                .join("mounts")
-                .join(format!("{}.json", &key[..32])),
-            &data,
-        )?;
-        crate::rootfs::mount_overlay(&self.root.join("layers"), &dirs, container_dir)
+        let record = self
+            .root
+            .join("mounts")
+            .join(format!("{}.json", &key[..32]));
+        let res = write_atomic(&record, &data).and_then(|()| {
+            crate::rootfs::mount_overlay(&self.root.join("layers"), &dirs, container_dir)
+        });
+        if res.is_err() {
+            // not mounted: the layers need not be kept for it
+            let _ = fs::remove_file(container_dir.join(MARKER));
+            let _ = fs::remove_file(&record);
+        }
+        res
     }
 }
 

@@ -577,6 +577,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn zstd_layer_accepted() {
+        let t = build_tar(&[E::File("z", b"zstd!")]);
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("blob");
+        let z =
+            ruzstd::encoding::compress_to_vec(&t[..], ruzstd::encoding::CompressionLevel::Fastest);
+        assert_eq!(&z[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+        fs::write(&blob, z).unwrap();
+        let n = unpack_layer(
+            &blob,
+            &dir.path().join("layer"),
+            &sha(&t),
+            "l",
+            UnpackOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(n, t.len() as u64);
+        assert_eq!(fs::read(dir.path().join("layer/z")).unwrap(), b"zstd!");
+    }
+
+    #[test]
     fn plain_tar_accepted() {
         let t = build_tar(&[E::File("a", b"x")]);
         let (d, r) = unpack(&t, false);

@@ -55,6 +55,8 @@ struct Registry {
     /// path → (content type, body)
     content: HashMap<String, (String, Vec<u8>)>,
     log: Vec<String>,
+    /// Demand basic auth (bob:pw) instead of a bearer token.
+    basic: bool,
 }
 
 type Shared = Arc<Mutex<Registry>>;
@@ -77,11 +79,23 @@ async fn handle(
             .push(format!("token?{}", req.uri().query().unwrap_or("")));
         return Ok(resp(StatusCode::OK, br#"{"token":"good-token"}"#.to_vec()));
     }
+    let basic = reg.lock().unwrap().basic;
+    let want = if basic {
+        "Basic Ym9iOnB3"
+    } else {
+        "Bearer good-token"
+    }; // bob:pw
     let authed = req
         .headers()
         .get("authorization")
-        .map(|v| v == "Bearer good-token")
+        .map(|v| v == want)
         .unwrap_or(false);
+    if !authed && basic {
+        let mut r = resp(StatusCode::UNAUTHORIZED, b"{}".to_vec());
+        r.headers_mut()
+            .insert("www-authenticate", r#"Basic realm="test""#.parse().unwrap());
+        return Ok(r);
+    }
     if !authed {
         let mut r = resp(StatusCode::UNAUTHORIZED, b"{}".to_vec());
         r.headers_mut().insert(
@@ -146,6 +160,18 @@ struct Built {
 /// Put an image (two layers, the second whiting out a file of the first) under `repo` with
 /// `tag`, as an index listing this node's arch plus a foreign one.
 fn add_image(reg: &mut Registry, prefix: &str, repo: &str, tag: &str, marker: &[u8]) -> Built {
+    add_image_typed(reg, prefix, repo, tag, marker, false)
+}
+
+/// [`add_image`] with Docker schema 2 media types when `docker`.
+fn add_image_typed(
+    reg: &mut Registry,
+    prefix: &str,
+    repo: &str,
+    tag: &str,
+    marker: &[u8],
+    docker: bool,
+) -> Built {
     let l1 = tar_of(&[
         ("bin", None),
         ("bin/hello", Some(marker)),
@@ -169,6 +195,23 @@ fn add_image(reg: &mut Registry, prefix: &str, repo: &str, tag: &str, marker: &[
         sha(&g2),
         g2.len()
     );
+    let manifest = if docker {
+        manifest
+            .replace(
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .replace(
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.docker.container.image.v1+json",
+            )
+            .replace(
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            )
+    } else {
+        manifest
+    };
     let index = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":1,"platform":{{"os":"linux","architecture":"mips64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{}"}}}}]}}"#,
         "0".repeat(64),
@@ -176,13 +219,36 @@ fn add_image(reg: &mut Registry, prefix: &str, repo: &str, tag: &str, marker: &[
         manifest.len(),
         oci_arch(std::env::consts::ARCH)
     );
+    let index = if docker {
+        index
+            .replace(
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+            )
+            .replace(
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+    } else {
+        index
+    };
     let base = if prefix.is_empty() {
         format!("/v2/{repo}")
     } else {
         format!("/v2/{prefix}/{repo}")
     };
-    let idx_t = "application/vnd.oci.image.index.v1+json".to_string();
-    let man_t = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let (idx_t, man_t) = if docker {
+        (
+            "application/vnd.docker.distribution.manifest.list.v2+json".to_string(),
+            "application/vnd.docker.distribution.manifest.v2+json".to_string(),
+        )
+    } else {
+        (
+            "application/vnd.oci.image.index.v1+json".to_string(),
+            "application/vnd.oci.image.manifest.v1+json".to_string(),
+        )
+    };
+
     let c = &mut reg.content;
     c.insert(
         format!("{base}/manifests/{tag}"),
@@ -397,4 +463,42 @@ async fn bad_content_is_rejected() {
     assert!(matches!(e, Error::AllHostsFailed { .. }), "got {e}");
     assert!(e.to_string().contains("404"), "{e}");
     assert!(store.list().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_and_docker_media_types() {
+    let reg: Shared = Arc::default();
+    let addr = serve(reg.clone()).await;
+    let built = {
+        let mut g = reg.lock().unwrap();
+        g.basic = true;
+        add_image_typed(&mut g, "", "dock/er", "1", b"d", true)
+    };
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = RegistryConfig::empty();
+    cfg.add_hosts_toml("reg.example", &format!("server = \"http://{addr}\"\n"))
+        .unwrap();
+    let store = ImageStore::open(root.path(), cfg).unwrap();
+    let e = store.pull("reg.example/dock/er:1", None).await.unwrap_err();
+    assert!(matches!(e, Error::AllHostsFailed { .. }), "got {e}");
+    assert!(e.to_string().contains("no credentials"), "{e}");
+    // the docker `auth` field (base64 user:password)
+    let auth = outrigger_images::Auth {
+        auth: "Ym9iOnB3".into(),
+        ..Default::default()
+    };
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping the unpack half: whiteouts need root");
+        return;
+    }
+    let img = store
+        .pull("reg.example/dock/er:1", Some(&auth))
+        .await
+        .unwrap();
+    assert_eq!(img.id, built.config);
+    assert_eq!(img.repo_tags, vec!["reg.example/dock/er:1"]);
+    assert_eq!(
+        img.repo_digests,
+        vec![format!("reg.example/dock/er@{}", built.index)]
+    );
 }
