@@ -1145,11 +1145,16 @@ pub fn sandbox_spec(sandbox: &SandboxInfo) -> Result<Spec, SpecError> {
         .mounts(Vec::<Mount>::new())
         .process(process)
         .linux(linux);
-    if !host_net && !sandbox.config.hostname.is_empty() {
-        spec = spec.hostname(sandbox.config.hostname.clone());
+    let hostname = if sandbox.hostname.is_empty() {
+        &sandbox.config.hostname
+    } else {
+        &sandbox.hostname
+    };
+    if !host_net && !hostname.is_empty() {
+        spec = spec.hostname(hostname.clone());
     }
     let mut spec = spec.build()?;
-    clear_builder_defaults(&mut spec, host_net || sandbox.config.hostname.is_empty());
+    clear_builder_defaults(&mut spec, host_net || hostname.is_empty());
     if let Some(linux) = spec.linux_mut().as_mut() {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
@@ -1280,7 +1285,11 @@ fn cri_mount(m: &CriMount, host: &dyn HostAccess) -> Result<Mount, SpecError> {
         if m.readonly { "ro" } else { "rw" }.to_string(),
     ];
     options.extend(m.mount_options.iter().cloned());
-    bind(&m.container_path, &source, options)
+    bind(
+        &clean_container_path(&m.container_path).to_string_lossy(),
+        &source,
+        options,
+    )
 }
 
 fn clean_container_path(p: &str) -> PathBuf {
@@ -2780,7 +2789,7 @@ mod tests {
         };
         let cfg = with_mounts(vec![
             CriMount {
-                container_path: "/vol/sub".into(),
+                container_path: "/vol//sub/".into(),
                 host_path: "/data/link".into(),
                 readonly: true,
                 propagation: MountPropagation::PropagationHostToContainer as i32,
@@ -2794,6 +2803,11 @@ mod tests {
         ]);
         let spec = build(&cfg, &sb, &host, &r).unwrap().spec;
         let vol = mount_of(&spec, "/vol/sub").unwrap();
+        assert_eq!(
+            vol.destination().to_str(),
+            Some("/vol/sub"),
+            "destinations are cleaned"
+        );
         assert_eq!(vol.source().as_deref(), Some(Path::new("/data/real")));
         assert_eq!(vol.typ().as_deref(), Some("bind"));
         assert_eq!(
@@ -3064,6 +3078,15 @@ mod tests {
     }
 
     // --- host access ----------------------------------------------------------------------
+
+    #[test]
+    fn real_host_walks_dev_without_pts() {
+        let devs = RealHost.devices(Path::new("/dev")).unwrap();
+        assert!(devs.iter().any(|d| d.path == Path::new("/dev/null")));
+        assert!(devs.iter().all(|d| !d.path.starts_with("/dev/pts")
+            && d.path != Path::new("/dev/console")
+            && d.path != Path::new("/dev/ptmx")));
+    }
 
     #[test]
     fn dev_t_decoding() {
