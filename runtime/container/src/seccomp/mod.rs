@@ -31,7 +31,8 @@ pub struct SockFilter {
 }
 
 // classic BPF opcodes (linux/filter.h, linux/bpf_common.h)
-pub(crate) const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0).
+pub(crate) const BPF_LD_W_ABS: u16 = 0x20;
 pub(crate) const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
 pub(crate) const BPF_JMP_JA: u16 = 0x05;
 pub(crate) const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
