@@ -47,6 +47,10 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
         });
     }
     if let (Some(mut from), true) = (stdin, req.stdin) {
+        // an empty stdin frame declares this client a stdin client (stdin_once counts it)
+        write_frame(&mut *wr.lock().await, 0, &[])
+            .await
+            .map_err(|e| CriError::internal(format!("attach: {e}")))?;
         let wr = wr.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 * 1024];

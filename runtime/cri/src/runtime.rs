@@ -616,7 +616,8 @@ impl Runtime {
             }
             _ => None,
         };
-        let input = spec::ContainerSpecInput {
+        let built = {
+            let input = spec::ContainerSpecInput {
             id,
             config: &config,
             sandbox: &info,
@@ -629,8 +630,10 @@ impl Runtime {
             },
             rootfs: &rootfs,
             target_pid_ns,
+            host: &spec::RealHost,
         };
-        let built = spec::container_spec(&input).map_err(|e| CriError::invalid(e.to_string()))?;
+            spec::container_spec(&input).map_err(|e| CriError::invalid(e.to_string()))?
+        };
         let mut oci = built.spec;
         let seccomp = match built.seccomp {
             spec::SeccompChoice::Unconfined => None,

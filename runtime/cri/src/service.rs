@@ -503,6 +503,7 @@ impl RuntimeService for Service {
             }],
             features: Some(cri::RuntimeFeatures {
                 supplemental_groups_policy: false,
+                ..Default::default()
             }),
         }))
     }

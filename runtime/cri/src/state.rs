@@ -142,9 +142,6 @@ impl Store {
     pub fn sandbox(&self, id: &str) -> Option<Arc<Sandbox>> {
         read(&self.sandboxes).get(id).cloned()
     }
-    pub fn container(&self, id: &str) -> Option<Arc<Container>> {
-        read(&self.containers).get(id).cloned()
-    }
     pub fn all_sandboxes(&self) -> Vec<Arc<Sandbox>> {
         read(&self.sandboxes).values().cloned().collect()
     }
