@@ -187,6 +187,21 @@ pub struct ImageConfig {
     pub volumes: Vec<String>,
 }
 
+impl ImageConfig {
+    /// The image user as CRI `ImageStatus` reports it (containerd's rule): a numeric user gives
+    /// `(Some(uid), "")`, a name gives `(None, name)`; a `:group` suffix is dropped.
+    pub fn user_for_status(&self) -> (Option<i64>, String) {
+        let user = self.user.split(':').next().unwrap_or("");
+        if user.is_empty() {
+            return (None, String::new());
+        }
+        match user.parse::<i64>() {
+            Ok(uid) => (Some(uid), String::new()),
+            Err(_) => (None, user.to_string()),
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 struct RawRun {
@@ -329,6 +344,22 @@ mod tests {
         );
         assert!(Doc::parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, "", "r").is_err());
         assert!(Doc::parse(b"not json", OCI_MANIFEST, "r").is_err());
+    }
+
+    #[test]
+    fn user_for_status() {
+        let u = |s: &str| {
+            ImageConfig {
+                user: s.into(),
+                ..Default::default()
+            }
+            .user_for_status()
+        };
+        assert_eq!(u(""), (None, String::new()));
+        assert_eq!(u("1002"), (Some(1002), String::new()));
+        assert_eq!(u("1003:group"), (Some(1003), String::new()));
+        assert_eq!(u("www-data"), (None, "www-data".to_string()));
+        assert_eq!(u("www-data:group"), (None, "www-data".to_string()));
     }
 
     #[test]

@@ -313,7 +313,10 @@ impl ImageStore {
 
     /// Pull `reference` (normalised like the docker CLI) and record it. Returns the image.
     pub async fn pull(&self, reference: &str, auth: Option<&Auth>) -> Result<Image, Error> {
-        self.active_pulls.fetch_add(1, Ordering::SeqCst);
+        {
+            let _m = self.lock(); // see gc()
+            self.active_pulls.fetch_add(1, Ordering::SeqCst);
+        }
         let _pg = PullGuard(&self.active_pulls);
         let r = normalize_reference(reference)?;
         let rs = r.to_string();
@@ -487,11 +490,13 @@ impl ImageStore {
 
     /// Delete blobs and layer dirs no image or mounted rootfs uses. Skipped while pulls run.
     pub fn gc(&self) -> Result<(), Error> {
+        // Under the metadata lock: pulls register themselves under it too, and mount_rootfs
+        // writes its mount record under it, so neither races with the sweep.
+        let mut m = self.lock();
         if self.active_pulls.load(Ordering::SeqCst) > 0 {
             return Ok(());
         }
         let live = self.live_mount_layers()?;
-        let mut m = self.lock();
         let mut blobs: BTreeSet<String> = BTreeSet::new();
         let mut layers: BTreeSet<String> = live;
         for rec in m.images.values() {
@@ -535,10 +540,9 @@ impl ImageStore {
     }
 
     /// Layer directory names of an image, top layer first, and its diff_ids.
-    pub(crate) fn layer_dirs(&self, name_or_id: &str) -> Result<(Vec<String>, Vec<String>), Error> {
-        let m = self.lock();
+    fn layer_dirs(m: &Meta, name_or_id: &str) -> Result<(Vec<String>, Vec<String>), Error> {
         let id =
-            Self::find_id(&m, name_or_id).ok_or_else(|| Error::NotFound(name_or_id.to_string()))?;
+            Self::find_id(m, name_or_id).ok_or_else(|| Error::NotFound(name_or_id.to_string()))?;
         let rec = m
             .images
             .get(&id)
@@ -557,7 +561,9 @@ impl ImageStore {
     /// Mount the image's rootfs at `container_dir/rootfs` (overlay; upper and work dirs in
     /// `container_dir`). Idempotent. The layers stay until [`crate::unmount_rootfs`].
     pub fn mount_rootfs(&self, image: &str, container_dir: &Path) -> Result<PathBuf, Error> {
-        let (dirs, diff_ids) = self.layer_dirs(image)?;
+        // Held until the mount record is written, so gc cannot sweep these layers meanwhile.
+        let m = self.lock();
+        let (dirs, diff_ids) = Self::layer_dirs(&m, image)?;
         let key = {
             use sha2::Digest as _;
             hex::encode(sha2::Sha256::digest(
@@ -580,7 +586,9 @@ impl ImageStore {
             .root
             .join("mounts")
             .join(format!("{}.json", &key[..32]));
-        let res = write_atomic(&record, &data).and_then(|()| {
+        let res = write_atomic(&record, &data);
+        drop(m);
+        let res = res.and_then(|()| {
             crate::rootfs::mount_overlay(&self.root.join("layers"), &dirs, container_dir)
         });
         if res.is_err() {
@@ -678,6 +686,30 @@ mod tests {
         let a = &m.images[&format!("sha256:{}", "a".repeat(64))].image;
         assert!(a.repo_tags.is_empty());
         assert_eq!(m.images.len(), 2);
+    }
+
+    #[test]
+    fn store_and_pull_future_are_send() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path(), RegistryConfig::empty()).unwrap();
+        send_sync(&s);
+        send(s.pull("busybox", None)); // usable from tokio::spawn in the gRPC server
+    }
+
+    #[test]
+    fn mount_of_unknown_image_leaves_no_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let cdir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path(), RegistryConfig::empty()).unwrap();
+        let e = s.mount_rootfs("busybox", cdir.path()).unwrap_err();
+        assert!(
+            matches!(e, Error::NotFound(ref n) if n == "busybox"),
+            "got {e}"
+        );
+        assert!(!cdir.path().join(MARKER).exists());
+        assert_eq!(fs::read_dir(dir.path().join("mounts")).unwrap().count(), 0);
     }
 
     #[test]
