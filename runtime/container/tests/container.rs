@@ -1,1 +1,429 @@
-fn main() {}
+//! Root integration tests: real containers from a busybox rootfs (x86_64, root only; they
+//! skip themselves otherwise). `harness = false`: `init`/`enter` must run in a
+//! single-threaded process, so this binary doubles as the helper (`container init <json>`).
+#![allow(clippy::unwrap_used)]
+
+use outrigger_container::{EnterConfig, InitConfig, enter_main, init_main};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("init") => std::process::exit(init_main(Path::new(&args[2]))),
+        Some("enter") => std::process::exit(enter_main(Path::new(&args[2]))),
+        _ => {}
+    }
+    if let Some(reason) = skip_reason() {
+        println!("container integration tests skipped: {reason}");
+        return;
+    }
+    // the container processes are our grandchildren: become their reaper
+    // SAFETY: prctl with integer arguments only.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    };
+    let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
+    let tests: &[(&str, fn())] = &[
+        ("basic_container", basic_container),
+        ("non_root_user", non_root_user),
+        ("seccomp_blocks_sethostname", seccomp_blocks_sethostname),
+        (
+            "runtime_default_seccomp_runs_busybox",
+            runtime_default_seccomp_runs_busybox,
+        ),
+        (
+            "start_fifo_blocks_until_opened",
+            start_fifo_blocks_until_opened,
+        ),
+        (
+            "missing_executable_fails_at_create",
+            missing_executable_fails_at_create,
+        ),
+        ("enter_runs_inside", enter_runs_inside),
+        ("pause_container", pause_container),
+    ];
+    let mut failed = Vec::new();
+    for (name, f) in tests {
+        if filter.as_deref().is_some_and(|flt| !name.contains(flt)) {
+            continue;
+        }
+        print!("test {name} ... ");
+        match std::panic::catch_unwind(f) {
+            Ok(()) => println!("ok"),
+            Err(_) => {
+                println!("FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        println!("failed: {failed:?}");
+        std::process::exit(1);
+    }
+    println!("test result: ok");
+}
+
+fn skip_reason() -> Option<String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Some("not x86_64".into());
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("not root".into());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("/bin/busybox is missing".into());
+    }
+    // namespaces must work (they don't under qemu-user with clone flags; unshare is our path)
+    let ok = Command::new("unshare")
+        .args(["--pid", "--mount", "--uts", "--fork", "true"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        return Some("unshare(1) of pid/mount/uts namespaces failed".into());
+    }
+    None
+}
+
+/// Kills and reaps a container process when a test ends, even on failure.
+struct Reap(i32);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "secretdir"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for applet in [
+            "sh", "echo", "hostname", "cat", "sleep", "grep", "id", "touch", "wc", "top", "ls",
+            "test",
+        ] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(root.join("etc/secret"), "top secret").unwrap();
+        std::fs::write(root.join("secretdir/f"), "x").unwrap();
+        Fixture { dir }
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    fn spec(&self, args: &[&str], hostname: &str) -> serde_json::Value {
+        let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]);
+        json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": self.rootfs(), "readonly": true},
+            "hostname": hostname,
+            "process": {
+                "user": {"uid": 0, "gid": 0},
+                "args": args,
+                "env": ["PATH=/bin", "HOME=/"],
+                "cwd": "/",
+                "noNewPrivileges": true,
+                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+                "oomScoreAdj": -998,
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1024}]
+            },
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
+            ],
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"}],
+                "maskedPaths": ["/etc/secret", "/secretdir", "/proc/kcore", "/nonexistent"],
+                "readonlyPaths": ["/proc/sys"]
+            }
+        })
+    }
+
+    fn write_init(&self, spec: serde_json::Value, fifo: Option<PathBuf>, pause: bool) -> PathBuf {
+        let cfg = InitConfig {
+            spec: serde_json::from_value(spec).unwrap(),
+            cgroup_procs: Vec::new(),
+            start_fifo: fifo,
+            pause,
+            pid_file: self.dir.path().join("pid"),
+        };
+        let p = self.dir.path().join("init.json");
+        std::fs::write(&p, serde_json::to_vec(&cfg).unwrap()).unwrap();
+        p
+    }
+
+    /// Runs `init`; returns its exit status, stdout file and stderr text.
+    fn init(&self, config: &Path) -> (i32, PathBuf, String) {
+        let out = self.dir.path().join("out");
+        let err = self.dir.path().join("err");
+        let status = Command::new(std::env::current_exe().unwrap())
+            .arg("init")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        (
+            status.code().unwrap_or(-1),
+            out,
+            std::fs::read_to_string(&err).unwrap(),
+        )
+    }
+
+    fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.dir.path().join("pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Waits for a (reparented) container process; returns its exit code.
+fn wait_exit(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    match waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap() {
+        WaitStatus::Exited(_, c) => c,
+        WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+        other => panic!("unexpected wait status {other:?}"),
+    }
+}
+
+/// Runs a container to completion: (exit code, stdout).
+fn run(fx: &Fixture, spec: serde_json::Value) -> (i32, String) {
+    let cfg = fx.write_init(spec, None, false);
+    let (code, out, err) = fx.init(&cfg);
+    assert_eq!(code, 0, "init failed: {err}");
+    let pid = fx.pid();
+    let guard = Reap(pid);
+    let rc = wait_exit(pid);
+    std::mem::forget(guard);
+    (rc, std::fs::read_to_string(out).unwrap())
+}
+
+fn basic_container() {
+    let fx = Fixture::new();
+    let script = "echo pid=$$; hostname; test -e /proc/self/status && echo proc=yes; \
+        touch /x 2>/dev/null && echo root=rw || echo root=ro; touch /tmp/y && echo tmp=rw; \
+        echo secret=$(cat /etc/secret | wc -c); echo dir=$(ls /secretdir | wc -l); \
+        echo kcore=$(cat /proc/kcore | wc -c); \
+        echo 1 > /proc/sys/kernel/shm_rmid_forced 2>/dev/null && echo sys=rw || echo sys=ro; \
+        grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; \
+        echo nofile=$(ulimit -n); echo oom=$(cat /proc/self/oom_score_adj); \
+        test -c /dev/null && echo devnull=yes; test -L /dev/ptmx && echo ptmx=link; exit 7";
+    let (rc, out) = run(&fx, fx.spec(&["sh", "-c", script], "ctr-basic"));
+    println!("{out}");
+    assert_eq!(rc, 7, "exit code passes through");
+    for want in [
+        "pid=1\n",
+        "ctr-basic\n",
+        "proc=yes\n",
+        "root=ro\n",
+        "tmp=rw\n",
+        "secret=0\n",
+        "dir=0\n",
+        "kcore=0\n",
+        "sys=ro\n",
+        "CapEff:\t0000000020000420\n",
+        "CapBnd:\t0000000020000420\n",
+        "Seccomp:\t0\n",
+        "NoNewPrivs:\t1\n",
+        "nofile=1024\n",
+        "devnull=yes\n",
+        "ptmx=link\n",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in output:\n{out}");
+    }
+    // -998 is below our current value and we lack CAP_SYS_RESOURCE: clamped, not fatal
+    assert!(out.contains("oom="), "{out}");
+}
+
+fn non_root_user() {
+    let fx = Fixture::new();
+    let mut spec = fx.spec(
+        &[
+            "sh",
+            "-c",
+            "id -u; id -g; id -G; grep CapEff /proc/self/status",
+        ],
+        "u",
+    );
+    spec["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [1002]});
+    // a non-root process keeps across exec only its ambient capabilities
+    spec["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL"]);
+    spec["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+    let (rc, out) = run(&fx, spec);
+    assert_eq!(rc, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1000", "{out}");
+    assert_eq!(lines[1], "1001", "{out}");
+    assert!(lines[2].contains("1002"), "{out}");
+    assert_eq!(lines[3], "CapEff:\t0000000000000020", "{out}");
+}
+
+fn seccomp_blocks_sethostname() {
+    let fx = Fixture::new();
+    let mut spec = fx.spec(
+        &[
+            "sh",
+            "-c",
+            "hostname blocked; echo rc=$?; hostname; grep Seccomp: /proc/self/status",
+        ],
+        "orig",
+    );
+    spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    // capability to set the hostname, so only seccomp can refuse it
+    let caps = json!(["CAP_SYS_ADMIN"]);
+    spec["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let (rc, out) = run(&fx, spec);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("rc=1\n"), "{out}");
+    assert!(out.contains("orig\n"), "{out}");
+    assert!(out.contains("Seccomp:\t2\n"), "{out}");
+}
+
+fn runtime_default_seccomp_runs_busybox() {
+    let fx = Fixture::new();
+    let mut spec = fx.spec(&["sh", "-c", "echo hi; sleep 0; hostname; top -b -n 1 >/dev/null && echo top=ok; grep Seccomp: /proc/self/status"], "rd");
+    spec["linux"]["seccomp"] =
+        serde_json::to_value(outrigger_container::runtime_default_seccomp()).unwrap();
+    spec["process"]["noNewPrivileges"] = json!(false);
+    let (rc, out) = run(&fx, spec);
+    assert_eq!(rc, 0, "{out}");
+    for want in ["hi\n", "rd\n", "top=ok\n", "Seccomp:\t2\n"] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}");
+    }
+}
+
+fn start_fifo_blocks_until_opened() {
+    let fx = Fixture::new();
+    let fifo = fx.dir.path().join("start.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let cfg = fx.write_init(
+        fx.spec(&["echo", "started"], "f"),
+        Some(fifo.clone()),
+        false,
+    );
+    let (code, out, err) = fx.init(&cfg);
+    assert_eq!(code, 0, "{err}");
+    let pid = fx.pid();
+    let guard = Reap(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "",
+        "ran before start"
+    );
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let _reader = std::fs::File::open(&fifo).unwrap();
+    assert_eq!(wait_exit(pid), 0);
+    std::mem::forget(guard);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "started\n");
+}
+
+fn missing_executable_fails_at_create() {
+    let fx = Fixture::new();
+    let cfg = fx.write_init(fx.spec(&["nosuchcmd"], "m"), None, false);
+    let (code, _, err) = fx.init(&cfg);
+    assert_eq!(code, 1);
+    assert!(err.contains("executable file not found in $PATH"), "{err}");
+}
+
+fn enter_runs_inside() {
+    let fx = Fixture::new();
+    let cfg = fx.write_init(fx.spec(&["sleep", "30"], "ctr-enter"), None, false);
+    let (code, _, err) = fx.init(&cfg);
+    assert_eq!(code, 0, "{err}");
+    let pid = fx.pid();
+    let _guard = Reap(pid);
+    let enter = |args: &[&str]| -> (i32, String) {
+        let spec = fx.spec(args, "");
+        let ec = EnterConfig {
+            target_pid: pid,
+            process: serde_json::from_value(spec["process"].clone()).unwrap(),
+            cgroup_procs: Vec::new(),
+            seccomp: None,
+        };
+        let p = fx.dir.path().join("enter.json");
+        std::fs::write(&p, serde_json::to_vec(&ec).unwrap()).unwrap();
+        let o = Command::new(std::env::current_exe().unwrap())
+            .arg("enter")
+            .arg(&p)
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.code().unwrap_or(-1), text)
+    };
+    let (rc, out) = enter(&["hostname"]);
+    assert_eq!((rc, out.as_str()), (0, "ctr-enter\n"));
+    let (rc, out) = enter(&["sh", "-c", "cat /proc/1/cmdline; echo; exit 3"]);
+    assert_eq!(rc, 3, "{out}");
+    assert!(out.starts_with("sleep"), "{out}");
+    let (rc, out) = enter(&["nosuchcmd"]);
+    assert_eq!(rc, 127, "{out}");
+    assert!(out.contains("executable file not found"), "{out}");
+    let started = Instant::now();
+    let (rc, _) = enter(&["sh", "-c", "kill -9 $$"]);
+    assert_eq!(rc, 137);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn pause_container() {
+    let fx = Fixture::new();
+    let mut spec = fx.spec(&["pause"], "pod-host");
+    spec["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "80"});
+    let cfg = fx.write_init(spec, None, true);
+    let (code, _, err) = fx.init(&cfg);
+    assert_eq!(code, 0, "{err}");
+    let pid = fx.pid();
+    let guard = Reap(pid);
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "pause");
+    let uts = Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-u",
+            "-n",
+            "sh",
+            "-c",
+            "hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&uts.stdout), "pod-host\n80\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(wait_exit(pid), 0);
+    std::mem::forget(guard);
+}
