@@ -195,7 +195,7 @@ impl Client {
         let mut errors = vec![];
         for h in hosts.iter().filter(|h| match kind {
             Kind::Resolve => h.capabilities.resolve,
-            Kind::Pull => h.capabilities.pull || h.capabilities.resolve,
+            Kind::Pull => h.capabilities.pull,
         }) {
             let url = format!("{}/{}/{}", h.api_root, r.path, suffix);
             match self.get(h, &url, &r.path, accept, auth).await {
@@ -368,20 +368,17 @@ impl Client {
             })
     }
 
-    /// Fetch a manifest by tag or digest. Returns (media type, body, sha256 digest of body).
-    /// When `expected` is given the body must hash to it.
+    /// Fetch a manifest by tag or digest from hosts allowed `kind` (containerd: the image's own
+    /// reference is resolved, the platform manifest of an index is pulled). Returns (media type,
+    /// body, sha256 digest of body). When `expected` is given the body must hash to it.
     pub(crate) async fn manifest(
         &self,
         r: &Reference,
         reference: &str,
+        kind: Kind,
         expected: Option<&str>,
         auth: Option<&Auth>,
     ) -> Result<(String, Vec<u8>, String), Error> {
-        let kind = if reference.starts_with("sha256:") {
-            Kind::Pull
-        } else {
-            Kind::Resolve
-        };
         let suffix = format!("manifests/{reference}");
         let mut resp = self
             .get_any(r, kind, &suffix, Some(MANIFEST_ACCEPT), auth, "manifest")

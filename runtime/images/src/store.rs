@@ -13,7 +13,7 @@ use crate::manifest::{
     Descriptor, Doc, DocKind, ImageConfig, oci_arch, parse_config, select_platform,
 };
 use crate::reference::{Reference, normalize_reference, validate_digest};
-use crate::registry::{Client, tmp_path};
+use crate::registry::{Client, Kind, tmp_path};
 use crate::unpack::{UnpackOptions, unpack_layer};
 use crate::{Auth, Error, RegistryConfig};
 
@@ -322,7 +322,13 @@ impl ImageStore {
         let rs = r.to_string();
         let (ct, body, top_digest) = self
             .client
-            .manifest(&r, &r.manifest_ref(), r.digest.as_deref(), auth)
+            .manifest(
+                &r,
+                &r.manifest_ref(),
+                Kind::Resolve,
+                r.digest.as_deref(),
+                auth,
+            )
             .await?;
         let (mut doc, kind) = Doc::parse(&body, &ct, &rs)?;
         let mut blobs = vec![top_digest.clone()];
@@ -334,7 +340,7 @@ impl ImageStore {
             validate_digest(&chosen.digest)?;
             let (ct2, body2, d2) = self
                 .client
-                .manifest(&r, &chosen.digest, Some(&chosen.digest), auth)
+                .manifest(&r, &chosen.digest, Kind::Pull, Some(&chosen.digest), auth)
                 .await?;
             let (doc2, kind2) = Doc::parse(&body2, &ct2, &rs)?;
             if kind2 != DocKind::Manifest {

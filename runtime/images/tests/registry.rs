@@ -476,12 +476,22 @@ async fn basic_auth_and_docker_media_types() {
     };
     let root = tempfile::tempdir().unwrap();
     let mut cfg = RegistryConfig::empty();
-    cfg.add_hosts_toml("reg.example", &format!("server = \"http://{addr}\"\n"))
-        .unwrap();
+    // a dead pull-only mirror first: manifests skip it (no resolve), blobs fall back past it
+    cfg.add_hosts_toml(
+        "reg.example",
+        &format!(
+            "server = \"http://{addr}\"\n[host.\"http://127.0.0.1:9\"]\ncapabilities = [\"pull\"]\n"
+        ),
+    )
+    .unwrap();
     let store = ImageStore::open(root.path(), cfg).unwrap();
     let e = store.pull("reg.example/dock/er:1", None).await.unwrap_err();
     assert!(matches!(e, Error::AllHostsFailed { .. }), "got {e}");
     assert!(e.to_string().contains("no credentials"), "{e}");
+    assert!(
+        !e.to_string().contains("127.0.0.1:9/"),
+        "resolve-only request went to a pull-only host: {e}"
+    );
     // the docker `auth` field (base64 user:password)
     let auth = outrigger_images::Auth {
         auth: "Ym9iOnB3".into(),
