@@ -315,14 +315,34 @@ impl Cni {
         }
     }
 
+    /// The pod IPs cached by a successful [`Cni::setup`] of sandbox `id` (first network by
+    /// name), e.g. to answer PodSandboxStatus after a daemon restart; `None` if not set up.
+    pub fn cached_status(&self, id: &str) -> Result<Option<PodNetworkStatus>, Error> {
+        let entries = cache::read_all(&self.cache_dir, id)?;
+        match entries.first() {
+            Some((_, entry)) => Ok(Some(PodNetworkStatus {
+                ips: result_ips(&entry.network_name, &entry.result)?,
+            })),
+            None => Ok(None),
+        }
+    }
+
     /// Attaches the pod to the network: loopback, then every plugin of the config with ADD;
     /// caches config and result for [`Cni::teardown`]. On failure the plugins are DELeted
-    /// again (best effort) and nothing is cached.
+    /// again (best effort) and nothing is cached. If the pod is already set up on this
+    /// network (cache entry present), returns the cached IPs without running plugins.
     pub async fn setup(&self, pod: &PodNetwork) -> Result<PodNetworkStatus, Error> {
         check_component("sandbox id", &pod.id)?;
         check_component("interface name", pod.ifname())?;
         let list = self.config()?;
         check_component("network name", &list.name)?;
+        for (_, entry) in cache::read_all(&self.cache_dir, &pod.id)? {
+            if entry.network_name == list.name {
+                return Ok(PodNetworkStatus {
+                    ips: result_ips(&entry.network_name, &entry.result)?,
+                });
+            }
+        }
         let cni_args = pod.cni_args()?;
         let runtime_args = pod.runtime_args();
         let netns = pod.netns.to_string_lossy().into_owned();
@@ -660,6 +680,16 @@ mod tests {
             8080
         );
         assert!(env.p("cache/sb1/testnet.json").is_file());
+        assert_eq!(
+            env.cni().cached_status("sb1").unwrap(),
+            Some(status.clone())
+        );
+        assert_eq!(env.cni().cached_status("other").unwrap(), None);
+
+        // A repeated setup (e.g. a retried RunPodSandbox) returns the cached IPs, runs nothing.
+        env.clear_log();
+        assert_eq!(env.cni().setup(&pod).await.unwrap(), status);
+        assert!(env.calls().is_empty());
 
         // "Restart": a new driver, the config gone, the netns gone, pod info lost.
         env.clear_log();

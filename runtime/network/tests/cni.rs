@@ -124,7 +124,15 @@ impl Drop for PodGuard {
         if !self.hostport_chains_existed {
             remove_hostport_chains();
         }
-        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", &self.ip_forward);
+        // The bridge plugin (isGateway) sets ip_forward=1. Put back what we found, unless the
+        // local cluster (cni0) appeared meanwhile and needs forwarding.
+        let cluster = Command::new("ip")
+            .args(["link", "show", "cni0"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !cluster {
+            let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", &self.ip_forward);
+        }
     }
 }
 
@@ -135,6 +143,11 @@ fn hostport_chains_exist() -> bool {
 /// Deletes the jumps to portmap's shared CNI-HOSTPORT-* chains and the chains themselves
 /// (only called when they did not exist before the test).
 fn remove_hostport_chains() {
+    // Someone else (the local cluster) uses them meanwhile: leave them.
+    let dnat = sh("iptables", &["-t", "nat", "-S", "CNI-HOSTPORT-DNAT"]);
+    if dnat.lines().count() > 1 {
+        return;
+    }
     let rules = sh("iptables", &["-t", "nat", "-S"]);
     for line in rules.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -221,7 +234,26 @@ async fn bridge_portmap_end_to_end() {
         hostport_chains_existed: hostport_chains_exist(),
     };
 
-    let status = cni.setup(&pod).await.unwrap();
+    // A second pod, set up concurrently with the first.
+    let ns2 = create_netns(&tmp.path().join("netns"), "ortest-pod2").unwrap();
+    let pod2 = PodNetwork {
+        id: "ortest-sandbox-second".into(),
+        netns: ns2.path.clone(),
+        pod_name: "second".into(),
+        port_mappings: Vec::new(),
+        ..pod.clone()
+    };
+    let guard2 = PodGuard {
+        cni: cni.clone(),
+        pod: pod2.clone(),
+        ip_forward: guard.ip_forward.clone(),
+        hostport_chains_existed: guard.hostport_chains_existed,
+    };
+
+    let (status, status2) = tokio::join!(cni.setup(&pod), cni.setup(&pod2));
+    let (status, status2) = (status.unwrap(), status2.unwrap());
+    assert_ne!(status.ips[0], status2.ips[0], "distinct pod IPs");
+    assert_eq!(cni.cached_status(&pod.id).unwrap(), Some(status.clone()));
     let IpAddr::V4(pod_ip) = status.ips[0] else {
         panic!("expected IPv4 first: {:?}", status.ips)
     };
@@ -285,8 +317,18 @@ async fn bridge_portmap_end_to_end() {
     // Idempotent, also without the netns.
     remove_netns(&ns.path).unwrap();
     cni.teardown(&pod).await.unwrap();
+    cni.teardown(&pod2).await.unwrap();
+    assert!(
+        !data_dir
+            .join("ortest")
+            .join(status2.ips[0].to_string())
+            .exists(),
+        "second pod's IP released"
+    );
 
+    drop(guard2);
     drop(guard);
+    assert!(!ns2.path.exists());
     assert!(!ns.path.exists());
     assert!(
         !Command::new("ip")
