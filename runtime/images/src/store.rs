@@ -401,6 +401,7 @@ impl ImageStore {
             },
         );
         self.save(&m)?;
+        tracing::info!(reference = %rs, id = %image.id, size = image.size, "pulled image");
         Ok(image)
     }
 
@@ -468,6 +469,7 @@ impl ImageStore {
             };
             m.images.remove(&id);
             self.save(&m)?;
+            tracing::info!(image = name_or_id, %id, "removed image");
         }
         self.gc()
     }

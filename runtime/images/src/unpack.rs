@@ -302,20 +302,29 @@ fn unpack_entry<R: Read>(
     let path = parent.join(name);
     let h = ent.header();
     let mode = h.mode().unwrap_or(0o644) & 0o7777;
-    let uid = h.uid().unwrap_or(0);
-    let gid = h.gid().unwrap_or(0);
+    let mut uid = h.uid().unwrap_or(0);
+    let mut gid = h.gid().unwrap_or(0);
     let mtime = h.mtime().unwrap_or(0);
-    let xattrs: Vec<(Vec<u8>, Vec<u8>)> = match ent.pax_extensions() {
-        Ok(Some(exts)) => exts
-            .filter_map(|x| x.ok())
-            .filter_map(|x| {
-                x.key_bytes()
-                    .strip_prefix(b"SCHILY.xattr.")
-                    .map(|k| (k.to_vec(), x.value_bytes().to_vec()))
-            })
-            .collect(),
-        _ => vec![],
-    };
+    // PAX records: xattrs, and uid/gid too large for the header's octal fields.
+    let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = vec![];
+    if let Ok(Some(exts)) = ent.pax_extensions() {
+        for x in exts.flatten() {
+            let num = || {
+                std::str::from_utf8(x.value_bytes())
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            match x.key_bytes() {
+                b"uid" => uid = num().unwrap_or(uid),
+                b"gid" => gid = num().unwrap_or(gid),
+                k => {
+                    if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
+                        xattrs.push((name.to_vec(), x.value_bytes().to_vec()));
+                    }
+                }
+            }
+        }
+    }
     let dev = (
         ent.header().device_major().ok().flatten().unwrap_or(0),
         ent.header().device_minor().ok().flatten().unwrap_or(0),
@@ -595,6 +604,46 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(n, t.len() as u64);
         assert_eq!(fs::read(dir.path().join("layer/z")).unwrap(), b"zstd!");
+    }
+
+    #[test]
+    fn pax_owner_and_xattrs() {
+        if !is_root() {
+            eprintln!("skipping: chown and trusted.* xattrs need root");
+            return;
+        }
+        let mut b = tar::Builder::new(vec![]);
+        b.append_pax_extensions([
+            ("uid", &b"3000000"[..]),
+            ("gid", &b"3000001"[..]),
+            ("SCHILY.xattr.user.test", &b"v"[..]),
+        ])
+        .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(1);
+        h.set_mode(0o4755);
+        b.append_data(&mut h, "suid", &b"x"[..]).unwrap();
+        let t = b.into_inner().unwrap();
+        let (d, r) = unpack(&t, true);
+        r.unwrap();
+        let p = d.path().join("layer/suid");
+        let m = fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (3_000_000, 3_000_001));
+        assert_eq!(m.mode() & 0o7777, 0o4755, "setuid kept after chown");
+        let mut buf = [0u8; 4];
+        let cp = CString::new(p.as_os_str().as_bytes()).unwrap();
+        let cn = CString::new("user.test").unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: valid C strings and a 4-byte buffer.
+        let n = unsafe {
+            libc::lgetxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        };
+        if n < 0 {
+            eprintln!("user xattrs unsupported on this filesystem: not checked");
+        } else {
+            assert_eq!(&buf[..1], b"v");
+        }
     }
 
     #[test]
