@@ -190,7 +190,14 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
     }
 }
 
-/// Raises the ambient capabilities (each must be permitted and inheritable); clears the rest.
+/// The ambient capabilities that can be raised: ambient caps must also be permitted and
+/// inheritable (others are skipped, as runc does).
+pub fn raisable_ambient(m: &CapMasks) -> u64 {
+    m.ambient & m.permitted & m.inheritable
+}
+
+/// Clears the ambient set, then raises the capabilities in `ambient` (each must be permitted
+/// and inheritable already).
 #[allow(unsafe_code)]
 pub fn set_ambient(ambient: u64) -> Result<()> {
     // SAFETY: prctl with integer arguments only.
@@ -218,11 +225,9 @@ pub fn set_ambient(ambient: u64) -> Result<()> {
             )
         };
         if rc != 0 {
+            let name = NAMES.get(cap as usize).copied().unwrap_or("?");
             return Err(Error::sys(
-                format!(
-                    "raising ambient capability {}",
-                    NAMES.get(cap as usize).unwrap_or(&"?")
-                ),
+                format!("raising ambient capability {name}"),
                 nix::Error::last(),
             ));
         }
@@ -270,5 +275,12 @@ mod tests {
         assert_eq!(m.inheritable, 0);
         assert_eq!(m.ambient, 0);
         assert_eq!(CapMasks::from_spec(None).unwrap(), CapMasks::default());
+        let m = CapMasks {
+            ambient: 0b111,
+            permitted: 0b011,
+            inheritable: 0b110,
+            ..m
+        };
+        assert_eq!(raisable_ambient(&m), 0b010);
     }
 }

@@ -163,13 +163,19 @@ fn finalize(f: &Finish<'_>) -> Result<std::convert::Infallible> {
     if let Some(v) = f.oom_score_adj {
         apply_oom_score_adj(v)?;
     }
-    let masks = CapMasks::from_spec(p.capabilities().as_ref())?;
+    // no capabilities object: leave the capability sets alone (as runc does)
+    let masks = match p.capabilities() {
+        Some(c) => Some(CapMasks::from_spec(Some(c))?),
+        None => None,
+    };
     let nnp = p.no_new_privileges().unwrap_or(false);
     // without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we have it
     if let (Some(filter), false) = (f.seccomp, nnp) {
         seccomp::install(filter)?;
     }
-    caps::drop_bounding(masks.bounding)?;
+    if let Some(m) = &masks {
+        caps::drop_bounding(m.bounding)?;
+    }
     let user = p.user();
     caps::set_keepcaps(true)?;
     let groups: Vec<Gid> = user
@@ -185,8 +191,10 @@ fn finalize(f: &Finish<'_>) -> Result<std::convert::Infallible> {
     let uid = Uid::from_raw(user.uid());
     nix::unistd::setresuid(uid, uid, uid).map_err(|e| Error::sys(format!("setresuid {uid}"), e))?;
     caps::set_keepcaps(false)?;
-    caps::capset(masks.effective, masks.permitted, masks.inheritable)?;
-    caps::set_ambient(masks.ambient)?;
+    if let Some(m) = &masks {
+        caps::capset(m.effective, m.permitted, m.inheritable)?;
+        caps::set_ambient(caps::raisable_ambient(m))?;
+    }
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask & 0o777));
     }

@@ -45,6 +45,7 @@ fn main() {
         ),
         ("enter_runs_inside", enter_runs_inside),
         ("pause_container", pause_container),
+        ("cgroup_mount", cgroup_mount),
     ];
     let mut failed = Vec::new();
     for (name, f) in tests {
@@ -233,7 +234,6 @@ fn basic_container() {
         echo nofile=$(ulimit -n); echo oom=$(cat /proc/self/oom_score_adj); \
         test -c /dev/null && echo devnull=yes; test -L /dev/ptmx && echo ptmx=link; exit 7";
     let (rc, out) = run(&fx, fx.spec(&["sh", "-c", script], "ctr-basic"));
-    println!("{out}");
     assert_eq!(rc, 7, "exit code passes through");
     for want in [
         "pid=1\n",
@@ -255,8 +255,27 @@ fn basic_container() {
     ] {
         assert!(out.contains(want), "missing {want:?} in output:\n{out}");
     }
-    // -998 is below our current value and we lack CAP_SYS_RESOURCE: clamped, not fatal
-    assert!(out.contains("oom="), "{out}");
+    // -998 is below our current value; without CAP_SYS_RESOURCE it is clamped, not fatal
+    let ours: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let has_sys_resource = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << 24) != 0);
+    let want = if has_sys_resource {
+        -998
+    } else {
+        ours.max(-998)
+    };
+    assert!(
+        out.contains(&format!("oom={want}\n")),
+        "want oom={want}:\n{out}"
+    );
 }
 
 fn non_root_user() {
@@ -426,4 +445,34 @@ fn pause_container() {
     .unwrap();
     assert_eq!(wait_exit(pid), 0);
     std::mem::forget(guard);
+}
+
+fn cgroup_mount() {
+    let fx = Fixture::new();
+    let mut spec = fx.spec(
+        &[
+            "sh",
+            "-c",
+            "ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null || echo cg=ro",
+        ],
+        "cg",
+    );
+    spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+        "options": ["ro", "nosuid", "noexec", "nodev"]
+    }));
+    let (rc, out) = run(&fx, spec);
+    assert_eq!(rc, 0, "{out}");
+    let host: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| Path::new("/sys/fs/cgroup").join(n).is_dir())
+        .collect();
+    for h in &host {
+        assert!(
+            out.lines().any(|l| l == h),
+            "missing cgroup dir {h}:\n{out}"
+        );
+    }
+    assert!(out.contains("cg=ro\n"), "{out}");
 }
