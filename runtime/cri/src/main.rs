@@ -85,7 +85,15 @@ fn main() -> ExitCode {
     // The helpers run before any thread exists (they fork and join namespaces).
     match &args.cmd {
         Some(Cmd::Monitor { config }) => return code(outrigger_monitor::monitor_main(config)),
-        Some(Cmd::Init { config }) => return code(outrigger_container::init_main(config)),
+        Some(Cmd::Init { config }) => {
+            if std::env::var_os(outrigger_monitor::TTY_ENV).is_some_and(|v| v == "1") {
+                if let Err(e) = take_controlling_tty() {
+                    eprintln!("outrigger-cri init: making the pty the controlling terminal: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            return code(outrigger_container::init_main(config));
+        }
         Some(Cmd::Enter { config }) => return code(outrigger_container::enter_main(config)),
         None => {}
     }
@@ -105,6 +113,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// For tty containers the monitor passes a pty slave as fds 0-2: become a session leader with it
+/// as controlling terminal (the container process forked by init inherits both).
+#[allow(unsafe_code)]
+fn take_controlling_tty() -> std::io::Result<()> {
+    nix::unistd::setsid().map_err(std::io::Error::from)?;
+    // SAFETY: ioctl(TIOCSCTTY) on fd 0 with an integer argument; no memory is passed.
+    let r = unsafe { libc::ioctl(0, libc::TIOCSCTTY as _, 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn code(c: i32) -> ExitCode {

@@ -750,28 +750,23 @@ impl Runtime {
         }
         let fifo = c.dir.join("start.fifo");
         let f2 = fifo.clone();
-        // Opening the FIFO for reading releases the init blocked in open(O_WRONLY); then it
-        // writes one byte and execs. If the init died, no writer ever comes: bounded wait.
+        // Opening the FIFO for reading releases the init blocked in open(O_WRONLY); it then
+        // execs, which closes its end: POLLHUP (reported only once a writer existed) or a byte
+        // tells us it went through. If the init died, no writer ever comes: bounded wait.
         let res = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-            use std::io::Read;
+            use std::os::fd::AsFd;
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = fs::OpenOptions::new()
+            let f = fs::OpenOptions::new()
                 .read(true)
-                .custom_flags(libc::O_NONBLOCK)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
                 .open(&f2)?;
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            let mut b = [0u8; 1];
-            loop {
-                match f.read(&mut b) {
-                    Ok(1) => return Ok(true),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-                if std::time::Instant::now() > deadline {
-                    return Ok(false);
-                }
-                std::thread::sleep(Duration::from_millis(2));
+            let mut fds = [nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)) {
+                Ok(0) => Ok(false),
+                Ok(_) => Ok(fds[0]
+                    .revents()
+                    .is_some_and(|r| r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLIN))),
+                Err(e) => Err(std::io::Error::from(e)),
             }
         })
         .await

@@ -342,11 +342,22 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     assert!(ip.starts_with("10.90.1."), "pod ip {ip}");
 
     // a long-running container with a memory limit
-    let mut cfg = container_config("web", &["sh", "-c", "echo hello; echo oops >&2; exec sleep 3600"]);
+    let mut cfg = container_config(
+        "web",
+        &["sh", "-c", "trap 'exit 42' TERM; echo hello; echo oops >&2; while true; do sleep 0.2; done"],
+    );
     cfg.linux = Some(cri::LinuxContainerConfig {
         resources: Some(cri::LinuxContainerResources {
             memory_limit_in_bytes: 64 << 20,
             cpu_shares: 256,
+            ..Default::default()
+        }),
+        // what the kubelet sends unless shareProcessNamespace: a pid namespace of its own
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: cri::NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -390,7 +401,7 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     assert_eq!(out.exit_code, 3);
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "e");
     let out = exec(&mut rt, &cid, &["cat", "/proc/1/cmdline"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sleep"), "{:?}", out);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sh"), "{:?}", out);
 
     // the memory limit is in the container's cgroup
     let limit_files: Vec<PathBuf> = cgroup_dirs(&d.cgroup_parent)
@@ -477,7 +488,8 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     let st = wait_state(&mut rt, &short, cri::ContainerState::ContainerExited).await;
     assert_eq!(st.exit_code, 7);
 
-    // stop with a grace period: sleep ignores nothing, so SIGTERM ends it (exit 143)
+    // stop with a grace period: the container's TERM trap runs (pid 1 ignores signals it has no
+    // handler for, so without the trap this would take the SIGKILL after the grace period)
     rt.stop_container(cri::StopContainerRequest {
         container_id: cid.clone(),
         timeout: 5,
@@ -485,7 +497,7 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     .await
     .unwrap();
     let st = wait_state(&mut rt, &cid, cri::ContainerState::ContainerExited).await;
-    assert_eq!(st.exit_code, 143);
+    assert_eq!(st.exit_code, 42);
 
     // tear down: nothing of the pod remains
     rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() })
