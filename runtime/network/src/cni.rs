@@ -1,8 +1,10 @@
 //! Running CNI plugin chains for pods.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -126,14 +128,18 @@ struct Invocation<'a> {
     cni_args: &'a str,
 }
 
-/// CNI driver: config dir, plugin dirs and result cache. Cheap to share (`Send + Sync`);
-/// operations on different pods may run concurrently.
+/// Per-sandbox locks: setup and teardown of one pod never overlap.
+type PodLocks = Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// CNI driver: config dir, plugin dirs and result cache. Cheap to clone and share (`Send +
+/// Sync`); operations on different pods run concurrently, those on one pod one at a time.
 #[derive(Debug, Clone)]
 pub struct Cni {
     conf_dir: PathBuf,
     bin_dirs: Vec<PathBuf>,
     cache_dir: PathBuf,
     timeout: Duration,
+    locks: PodLocks,
 }
 
 impl Cni {
@@ -145,6 +151,20 @@ impl Cni {
             bin_dirs,
             cache_dir: cache_dir.to_path_buf(),
             timeout: DEFAULT_PLUGIN_TIMEOUT,
+            locks: PodLocks::default(),
+        }
+    }
+
+    fn pod_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Drops the map entry when nobody else holds or waits for it.
+    fn pod_unlock(&self, id: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&lock) == 2 {
+            map.remove(id);
         }
     }
 
@@ -333,6 +353,15 @@ impl Cni {
     /// network (cache entry present), returns the cached IPs without running plugins.
     pub async fn setup(&self, pod: &PodNetwork) -> Result<PodNetworkStatus, Error> {
         check_component("sandbox id", &pod.id)?;
+        let lock = self.pod_lock(&pod.id);
+        let guard = lock.lock().await;
+        let res = self.setup_locked(pod).await;
+        drop(guard);
+        self.pod_unlock(&pod.id, lock);
+        res
+    }
+
+    async fn setup_locked(&self, pod: &PodNetwork) -> Result<PodNetworkStatus, Error> {
         check_component("interface name", pod.ifname())?;
         let list = self.config()?;
         check_component("network name", &list.name)?;
@@ -427,6 +456,15 @@ impl Cni {
     /// empty). The cache entry is removed only when every DEL succeeded.
     pub async fn teardown(&self, pod: &PodNetwork) -> Result<(), Error> {
         check_component("sandbox id", &pod.id)?;
+        let lock = self.pod_lock(&pod.id);
+        let guard = lock.lock().await;
+        let res = self.teardown_locked(pod).await;
+        drop(guard);
+        self.pod_unlock(&pod.id, lock);
+        res
+    }
+
+    async fn teardown_locked(&self, pod: &PodNetwork) -> Result<(), Error> {
         let entries = cache::read_all(&self.cache_dir, &pod.id)?;
         let netns = if !pod.netns.as_os_str().is_empty() && pod.netns.exists() {
             pod.netns.to_string_lossy().into_owned()
@@ -844,6 +882,40 @@ mod tests {
             env.cni().teardown(&bad).await,
             Err(Error::InvalidName { .. })
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn same_pod_operations_are_serialised() {
+        let env = Env::new();
+        env.standard_plugins();
+        // A slow bridge: without the per-pod lock the teardown would run in the middle.
+        env.plugin(
+            "bridge",
+            &format!("[ \"$CNI_COMMAND\" = ADD ] && sleep 0.5 && echo '{RESULT}'\nexit 0"),
+        );
+        env.conflist(PLUGINS);
+        let cni = env.cni();
+        let pod = env.pod();
+        let setup = {
+            let (cni, pod) = (cni.clone(), pod.clone());
+            tokio::spawn(async move { cni.setup(&pod).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cni.teardown(&pod).await.unwrap();
+        setup.await.unwrap().unwrap();
+        let labels: Vec<String> = env.calls().into_iter().map(|c| c.0).collect();
+        assert_eq!(
+            labels,
+            [
+                "ADD-loopback",
+                "ADD-bridge",
+                "ADD-portmap",
+                "DEL-portmap",
+                "DEL-bridge"
+            ]
+        );
+        assert!(!env.p("cache/sb1").exists());
+        assert!(cni.locks.lock().unwrap().is_empty());
     }
 
     #[test]
