@@ -112,6 +112,9 @@ fn run(config: &Path) -> Result<i32> {
 
     match fork()? {
         ForkResult::Child => {
+            if cfg.process.terminal().unwrap_or(false) {
+                crate::process::take_controlling_terminal();
+            }
             let e = finalize_and_exec(&Finish {
                 process: &cfg.process,
                 seccomp: seccomp.as_deref(),

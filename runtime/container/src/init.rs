@@ -200,6 +200,16 @@ pub(crate) fn fork() -> Result<ForkResult> {
 /// pause). Returns an exit code on failure.
 fn child(cfg: &InitConfig, plan: &NsPlan, report: OwnedFd) -> i32 {
     let mut report = std::fs::File::from(report);
+    let tty = std::env::var(crate::process::TTY_ENV).is_ok_and(|v| v == "1")
+        || cfg
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+    if tty && !cfg.pause {
+        crate::process::take_controlling_terminal();
+    }
     let prepared = if cfg.pause {
         setup_pause(cfg, plan)
     } else {

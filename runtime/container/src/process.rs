@@ -119,6 +119,22 @@ fn set_parent_death_signal() {
     };
 }
 
+/// Environment variable the monitor sets (to `1`) for the init in tty mode.
+pub const TTY_ENV: &str = "OUTRIGGER_TTY";
+
+/// Makes the terminal on stdin the controlling terminal of a new session (for tty mode),
+/// when stdin is a terminal. Best effort: a caller may already have done it.
+#[allow(unsafe_code)]
+pub fn take_controlling_terminal() {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return;
+    }
+    let _ = nix::unistd::setsid();
+    // SAFETY: TIOCSCTTY on fd 0 takes an integer argument (0: don't steal).
+    unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+}
+
 fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
     v.iter()
         .map(|s| {

@@ -46,6 +46,10 @@ fn main() {
         ("enter_runs_inside", enter_runs_inside),
         ("pause_container", pause_container),
         ("cgroup_mount", cgroup_mount),
+        (
+            "tty_mode_takes_controlling_terminal",
+            tty_mode_takes_controlling_terminal,
+        ),
     ];
     let mut failed = Vec::new();
     for (name, f) in tests {
@@ -475,4 +479,44 @@ fn cgroup_mount() {
         );
     }
     assert!(out.contains("cg=ro\n"), "{out}");
+}
+
+fn tty_mode_takes_controlling_terminal() {
+    use std::io::Read;
+    let fx = Fixture::new();
+    let script = "read -r a b c d e f g rest < /proc/self/stat; echo sid=$f tty_nr=$g; test -t 1 && echo tty=yes";
+    let cfg = fx.write_init(fx.spec(&["sh", "-c", script], "t"), None, false);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .arg("init")
+        .arg(&cfg)
+        .env("OUTRIGGER_TTY", "1")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pid = fx.pid();
+    let guard = Reap(pid);
+    assert_eq!(wait_exit(pid), 0);
+    std::mem::forget(guard);
+    let mut master = std::fs::File::from(pty.master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    // the slave is closed everywhere now: read until EIO
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("sid=1 "),
+        "the container's pid 1 leads its own session:\n{out}"
+    );
+    assert!(!out.contains("tty_nr=0"), "no controlling terminal:\n{out}");
+    assert!(out.contains("tty=yes"), "{out}");
 }
