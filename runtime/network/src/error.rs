@@ -131,11 +131,51 @@ fn details_suffix(details: &str) -> String {
 }
 
 impl Error {
+    /// A stable short name of the error kind (for logs, metrics and CRI reasons).
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::InvalidName { .. } => "InvalidName",
+            Error::Io { .. } => "Io",
+            Error::Netns { .. } => "Netns",
+            Error::Thread { .. } => "Thread",
+            Error::Connect { .. } => "Connect",
+            Error::NoConfig { .. } => "NoConfig",
+            Error::InvalidConfig { .. } => "InvalidConfig",
+            Error::PluginNotFound { .. } => "PluginNotFound",
+            Error::Plugin { .. } => "PluginFailed",
+            Error::Timeout { .. } => "PluginTimeout",
+            Error::BadResult { .. } => "BadResult",
+            Error::BadCache { .. } => "BadCache",
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_value() {
+        let e = Error::PluginNotFound {
+            plugin: "bridge".into(),
+            dirs: vec![PathBuf::from("/opt/cni/bin")],
+        };
+        assert_eq!(e.category(), "PluginNotFound");
+        assert!(e.to_string().contains("\"bridge\"") && e.to_string().contains("/opt/cni/bin"));
+        let e = Error::Timeout {
+            plugin: "portmap".into(),
+            command: "DEL",
+            timeout: Duration::from_secs(3),
+        };
+        assert_eq!(e.category(), "PluginTimeout");
+        assert_eq!(e.to_string(), "CNI plugin portmap DEL timed out after 3s");
     }
 }
