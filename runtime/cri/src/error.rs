@@ -12,6 +12,7 @@ pub enum Category {
     FailedPrecondition,
     Unavailable,
     DeadlineExceeded,
+    Unimplemented,
     Internal,
 }
 
@@ -24,6 +25,7 @@ impl Category {
             Category::FailedPrecondition => "FailedPrecondition",
             Category::Unavailable => "Unavailable",
             Category::DeadlineExceeded => "DeadlineExceeded",
+            Category::Unimplemented => "Unimplemented",
             Category::Internal => "Internal",
         }
     }
@@ -79,6 +81,7 @@ impl From<CriError> for tonic::Status {
             Category::FailedPrecondition => tonic::Code::FailedPrecondition,
             Category::Unavailable => tonic::Code::Unavailable,
             Category::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            Category::Unimplemented => tonic::Code::Unimplemented,
             Category::Internal => tonic::Code::Internal,
         };
         tonic::Status::new(code, e.message)

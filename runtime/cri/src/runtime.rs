@@ -632,7 +632,7 @@ impl Runtime {
             target_pid_ns,
             host: &spec::RealHost,
         };
-            spec::container_spec(&input).map_err(|e| CriError::invalid(e.to_string()))?
+            spec::container_spec(&input).map_err(spec_error)?
         };
         let mut oci = built.spec;
         let seccomp = match built.seccomp {
@@ -676,6 +676,7 @@ impl Runtime {
         }
         cg.apply(&res)
             .map_err(|e| CriError::invalid(format!("container resources: {e}")))?;
+        self.apply_device_rules(&cg_path, &oci)?;
 
         let log_path = {
             let dir = &sb.config.log_directory;
@@ -1143,8 +1144,61 @@ impl Runtime {
         (cpu, mem)
     }
 
+    /// The devices cgroup (v1) from the spec's `linux.resources.devices`, in order: our cgroup
+    /// crate leaves devices alone, and a new v1 devices cgroup inherits its parent's "allow all".
+    fn apply_device_rules(&self, cg_path: &str, oci: &oci_spec::runtime::Spec) -> Result<()> {
+        let Some(rules) = oci
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.devices().clone())
+        else {
+            return Ok(());
+        };
+        let Some((_, mount)) = self.cgroups.controllers().into_iter().find(|(c, _)| c == "devices") else {
+            return Ok(()); // cgroup v2: device control needs eBPF (not done)
+        };
+        let dir = mount.join(cg_path.trim_start_matches('/'));
+        for r in rules {
+            let typ = match r.typ() {
+                Some(oci_spec::runtime::LinuxDeviceType::C) => "c",
+                Some(oci_spec::runtime::LinuxDeviceType::B) => "b",
+                _ => "a",
+            };
+            let num = |n: Option<i64>| n.map(|v| v.to_string()).unwrap_or_else(|| "*".to_string());
+            let entry = if typ == "a" && r.major().is_none() && r.minor().is_none() {
+                "a".to_string()
+            } else {
+                format!(
+                    "{typ} {}:{} {}",
+                    num(r.major()),
+                    num(r.minor()),
+                    r.access().clone().unwrap_or_else(|| "rwm".to_string())
+                )
+            };
+            let file = if r.allow() { "devices.allow" } else { "devices.deny" };
+            fs::write(dir.join(file), &entry)
+                .map_err(|e| CriError::invalid(format!("device rule {entry:?} ({file}): {e}")))?;
+        }
+        Ok(())
+    }
+
     fn cpu_samples_forget(&self, key: &str) {
         state::lock(&self.cpu_samples).remove(key);
+    }
+}
+
+/// Maps spec errors to CRI codes: unsupported features are `Unimplemented` (critest then skips
+/// its image-volume specs), a missing host path is `NotFound`, the rest `InvalidArgument`.
+fn spec_error(e: spec::SpecError) -> CriError {
+    match &e {
+        spec::SpecError::ImageVolumeUnsupported { .. } => {
+            CriError::new(crate::error::Category::Unimplemented, e.to_string())
+        }
+        spec::SpecError::HostPath { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            CriError::not_found(e.to_string())
+        }
+        _ => CriError::invalid(e.to_string()),
     }
 }
 

@@ -20,9 +20,14 @@ use crate::runtime::Runtime;
 /// Most output ExecSync returns per stream (the kubelet's own cap is 16 MiB).
 const EXEC_SYNC_MAX_OUTPUT: usize = 16 << 20;
 
-fn enter_command(rt: &Runtime, config: &std::path::Path) -> tokio::process::Command {
+/// `enter` in a process group of its own (so a timeout kills it and its command together);
+/// tty execs instead become session leaders (see `set_controlling_tty`).
+fn enter_command(rt: &Runtime, config: &std::path::Path, tty: bool) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(&rt.cfg.exe);
-    cmd.arg("enter").arg(config).kill_on_drop(true).process_group(0);
+    cmd.arg("enter").arg(config).kill_on_drop(true);
+    if !tty {
+        cmd.process_group(0);
+    }
     cmd
 }
 
@@ -46,7 +51,7 @@ pub async fn exec_sync(
     let cfg = rt.enter_config(&c, cmd, false)?;
     let path = rt.write_enter_config(&c, &cfg)?;
     let _rm = RemoveOnDrop(path.clone());
-    let mut child = enter_command(rt, &path)
+    let mut child = enter_command(rt, &path, false)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -151,7 +156,7 @@ impl Streamer {
         if req.tty {
             return self.exec_tty(&path, io).await;
         }
-        let mut cmd = enter_command(rt, &path);
+        let mut cmd = enter_command(rt, &path, false);
         cmd.stdin(if io.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(if io.stdout.is_some() { Stdio::piped() } else { Stdio::null() })
             .stderr(if io.stderr.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -194,7 +199,7 @@ impl Streamer {
         let pty = nix::pty::openpty(None, None).map_err(|e| CriError::internal(format!("exec: openpty: {e}")))?;
         let master: OwnedFd = pty.master;
         let slave: OwnedFd = pty.slave;
-        let mut cmd = enter_command(&self.0, path);
+        let mut cmd = enter_command(&self.0, path, true);
         let s_in = slave.try_clone()?;
         let s_out = slave.try_clone()?;
         cmd.stdin(Stdio::from(s_in))
