@@ -129,6 +129,7 @@ fn run(config: &Path) -> Result<i32> {
             });
         }
         ForkResult::Parent { child } => loop {
+            forward_termination(child);
             match waitpid(child, None) {
                 Ok(s) => {
                     if let Some(code) = exit_code(s) {
@@ -139,6 +140,34 @@ fn run(config: &Path) -> Result<i32> {
                 Err(e) => return Err(Error::sys(format!("waitpid {child}"), e)),
             }
         },
+    }
+}
+
+/// The command forked by `enter`, for the signal handler below.
+static COMMAND_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn kill_command(_sig: libc::c_int) {
+    let pid = COMMAND_PID.load(std::sync::atomic::Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// SIGTERM/SIGINT/SIGHUP to `enter` (the runtime ending an exec, e.g. an ExecSync timeout)
+/// become SIGKILL to the command, which `enter` then reaps and reports: killing `enter` itself
+/// would leave the command to the container's pid 1, which may never reap it.
+fn forward_termination(child: nix::unistd::Pid) {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    COMMAND_PID.store(child.as_raw(), std::sync::atomic::Ordering::Relaxed);
+    let sa = SigAction::new(SigHandler::Handler(kill_command), SaFlags::SA_RESTART, SigSet::empty());
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only loads an atomic and calls kill(2), both async-signal-safe.
+        #[allow(unsafe_code)]
+        let _ = unsafe { sigaction(sig, &sa) };
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod admin;
 mod attach;
+mod deadline;
 mod error;
 mod metrics;
 mod podmetrics;
@@ -199,6 +200,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     tracing::info!(socket = %socket, root = %args.root.display(), "serving the CRI");
     const MAX_MSG: usize = 16 << 20;
     tonic::transport::Server::builder()
+        .layer(deadline::DeadlineLayer)
         .add_service(
             RuntimeServiceServer::new(svc.clone())
                 .max_decoding_message_size(MAX_MSG)

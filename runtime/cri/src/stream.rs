@@ -75,33 +75,42 @@ pub async fn exec_sync(
         tokio::join!(ro, re);
         (o, e)
     };
-    let both = async {
+    let work = async {
         let (o, e) = read_all.await;
-        let status = child.wait().await;
-        (o, e, status)
+        (o, e, child.wait().await)
     };
-    let result = match timeout {
-        Some(t) => tokio::time::timeout(t, both).await.ok(),
-        None => Some(both.await),
+    let outcome = match timeout {
+        Some(t) => tokio::time::timeout(t, work).await.ok(),
+        None => Some(work.await),
     };
-    match result {
-        Some((stdout, stderr, status)) => {
-            let status = status.map_err(|e| CriError::internal(format!("exec: waiting: {e}")))?;
-            Ok(cri::ExecSyncResponse {
-                stdout,
-                stderr,
-                exit_code: exit_code(status),
-            })
+    let Some((stdout, stderr, status)) = outcome else {
+        // `enter` turns SIGTERM into SIGKILL for the command and reaps it: nothing is left
+        // behind in the container. SIGKILL to the group if it does not end in time.
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
-        None => Err(CriError::new(
+        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+            kill_group(&child);
+            let _ = child.wait().await;
+        }
+        return Err(CriError::new(
             crate::error::Category::DeadlineExceeded,
             format!(
                 "command {:?} timed out after {}s",
                 cfg.process.args().clone().unwrap_or_default(),
                 timeout.map(|t| t.as_secs()).unwrap_or(0)
             ),
-        )),
-    }
+        ));
+    };
+    let status = status.map_err(|e| CriError::internal(format!("exec: waiting: {e}")))?;
+    Ok(cri::ExecSyncResponse {
+        stdout,
+        stderr,
+        exit_code: exit_code(status),
+    })
 }
 
 fn exit_code(s: std::process::ExitStatus) -> i32 {
