@@ -112,6 +112,34 @@ impl CapMasks {
     }
 }
 
+impl CapMasks {
+    /// Every set intersected with `available` (the capabilities this process can still hold).
+    pub fn limited_to(self, available: u64) -> Self {
+        Self {
+            bounding: self.bounding & available,
+            effective: self.effective & available,
+            permitted: self.permitted & available,
+            inheritable: self.inheritable & available,
+            ambient: self.ambient & available,
+        }
+    }
+}
+
+/// `CapBnd` of /proc/self/status: what a process started from here can ever have
+/// (all bits when it can't be read).
+pub fn current_bounding() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| parse_cap_line(&s, "CapBnd:"))
+        .unwrap_or(u64::MAX)
+}
+
+/// Parses a `CapXxx:\t<hex>` line of /proc/<pid>/status.
+pub fn parse_cap_line(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    u64::from_str_radix(line[key.len()..].trim(), 16).ok()
+}
+
 /// The highest capability number the kernel knows (from /proc/sys/kernel/cap_last_cap).
 pub fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -275,6 +303,18 @@ mod tests {
         assert_eq!(m.inheritable, 0);
         assert_eq!(m.ambient, 0);
         assert_eq!(CapMasks::from_spec(None).unwrap(), CapMasks::default());
+        let all = CapMasks {
+            bounding: u64::MAX,
+            effective: 0b111,
+            permitted: 0b101,
+            inheritable: 0,
+            ambient: 0b1,
+        };
+        let l = all.limited_to(0b110);
+        assert_eq!((l.bounding, l.effective, l.permitted, l.ambient), (0b110, 0b110, 0b100, 0));
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n";
+        assert_eq!(parse_cap_line(status, "CapBnd:"), Some(0x1fffeffffff));
+        assert_eq!(parse_cap_line(status, "CapAmb:"), None);
         let m = CapMasks {
             ambient: 0b111,
             permitted: 0b011,

@@ -180,8 +180,11 @@ fn finalize(f: &Finish<'_>) -> Result<std::convert::Infallible> {
         apply_oom_score_adj(v)?;
     }
     // no capabilities object: leave the capability sets alone (as runc does)
+    // Capabilities we do not hold ourselves cannot be granted (this machine's root lacks
+    // CAP_SYS_RESOURCE, for one): "privileged" and "add ALL" mean everything we have, as
+    // containerd's WithAllCurrentCapabilities does.
     let masks = match p.capabilities() {
-        Some(c) => Some(CapMasks::from_spec(Some(c))?),
+        Some(c) => Some(CapMasks::from_spec(Some(c))?.limited_to(crate::caps::current_bounding())),
         None => None,
     };
     let nnp = p.no_new_privileges().unwrap_or(false);

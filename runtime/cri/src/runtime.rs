@@ -836,7 +836,10 @@ impl Runtime {
     }
 
     pub async fn stop_container(&self, id: &str, timeout: i64) -> Result<()> {
-        let c = self.get_container(id)?;
+        // stopping a container that is gone is not an error (CRI idempotence)
+        let Some(c) = self.store.find_container(id) else {
+            return Ok(());
+        };
         let _op = c.op.lock().await;
         self.stop_container_inner(&c, timeout).await
     }
