@@ -311,7 +311,10 @@ mod tests {
             ambient: 0b1,
         };
         let l = all.limited_to(0b110);
-        assert_eq!((l.bounding, l.effective, l.permitted, l.ambient), (0b110, 0b110, 0b100, 0));
+        assert_eq!(
+            (l.bounding, l.effective, l.permitted, l.ambient),
+            (0b110, 0b110, 0b100, 0)
+        );
         let status = "Name:\tx\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n";
         assert_eq!(parse_cap_line(status, "CapBnd:"), Some(0x1fffeffffff));
         assert_eq!(parse_cap_line(status, "CapAmb:"), None);

@@ -163,7 +163,11 @@ extern "C" fn kill_command(_sig: libc::c_int) {
 fn forward_termination(child: nix::unistd::Pid) {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     COMMAND_PID.store(child.as_raw(), std::sync::atomic::Ordering::Relaxed);
-    let sa = SigAction::new(SigHandler::Handler(kill_command), SaFlags::SA_RESTART, SigSet::empty());
+    let sa = SigAction::new(
+        SigHandler::Handler(kill_command),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         // SAFETY: the handler only loads an atomic and calls kill(2), both async-signal-safe.
         #[allow(unsafe_code)]

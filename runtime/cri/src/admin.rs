@@ -36,12 +36,19 @@ pub async fn spawn(addr: &str, rt: Arc<Runtime>, metrics: Arc<Metrics>) -> anyho
     Ok(())
 }
 
-fn handle(req: Request<hyper::body::Incoming>, rt: &Runtime, metrics: &Metrics) -> Response<Full<Bytes>> {
+fn handle(
+    req: Request<hyper::body::Incoming>,
+    rt: &Runtime,
+    metrics: &Metrics,
+) -> Response<Full<Bytes>> {
     let (status, body) = match req.uri().path() {
         "/healthz" => (StatusCode::OK, "ok\n".to_string()),
         "/readyz" => match rt.cni.status() {
             Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("network not ready: {e}\n")),
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("network not ready: {e}\n"),
+            ),
         },
         "/metrics" => {
             let pods = rt
@@ -60,9 +67,21 @@ fn handle(req: Request<hyper::body::Incoming>, rt: &Runtime, metrics: &Metrics) 
             (
                 StatusCode::OK,
                 metrics.render(&[
-                    ("outrigger_cri_pod_sandboxes_ready", "Pod sandboxes in the ready state.", pods),
-                    ("outrigger_cri_containers_running", "Containers in the running state.", running),
-                    ("outrigger_cri_daemon_resident_bytes", "Resident memory of the daemon process.", rss),
+                    (
+                        "outrigger_cri_pod_sandboxes_ready",
+                        "Pod sandboxes in the ready state.",
+                        pods,
+                    ),
+                    (
+                        "outrigger_cri_containers_running",
+                        "Containers in the running state.",
+                        running,
+                    ),
+                    (
+                        "outrigger_cri_daemon_resident_bytes",
+                        "Resident memory of the daemon process.",
+                        rss,
+                    ),
                 ]),
             )
         }

@@ -19,12 +19,21 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
     let c = rt.get_container(&req.container_id)?;
     let d = c.snapshot();
     if d.state != ContainerState::Running {
-        return Err(CriError::precondition(format!("container {} is not running", d.id)));
+        return Err(CriError::precondition(format!(
+            "container {} is not running",
+            d.id
+        )));
     }
-    let socket: PathBuf = rt.cfg.state_dir.join("attach").join(format!("{}.sock", d.id));
+    let socket: PathBuf = rt
+        .cfg
+        .state_dir
+        .join("attach")
+        .join(format!("{}.sock", d.id));
     let sock = tokio::net::UnixStream::connect(&socket)
         .await
-        .map_err(|e| CriError::internal(format!("attach: connecting to {}: {e}", socket.display())))?;
+        .map_err(|e| {
+            CriError::internal(format!("attach: connecting to {}: {e}", socket.display()))
+        })?;
     let (mut rd, wr) = sock.into_split();
     let wr = std::sync::Arc::new(tokio::sync::Mutex::new(wr));
     let StreamIo {
@@ -61,7 +70,10 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
                         break;
                     }
                     Ok(n) => {
-                        if write_frame(&mut *wr.lock().await, 0, &buf[..n]).await.is_err() {
+                        if write_frame(&mut *wr.lock().await, 0, &buf[..n])
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -77,7 +89,9 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
         }
         let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
         if len > MAX_FRAME {
-            return Err(CriError::internal(format!("attach: monitor sent a {len}-byte frame")));
+            return Err(CriError::internal(format!(
+                "attach: monitor sent a {len}-byte frame"
+            )));
         }
         let mut data = vec![0u8; len];
         if rd.read_exact(&mut data).await.is_err() {
@@ -98,7 +112,11 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
     Ok(())
 }
 
-async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, kind: u8, data: &[u8]) -> std::io::Result<()> {
+async fn write_frame<W: AsyncWriteExt + Unpin>(
+    w: &mut W,
+    kind: u8,
+    data: &[u8],
+) -> std::io::Result<()> {
     let len = u32::try_from(data.len()).map_err(std::io::Error::other)?;
     let mut frame = Vec::with_capacity(5 + data.len());
     frame.push(kind);

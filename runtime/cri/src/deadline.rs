@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(parse_grpc_timeout("1m"), Some(Duration::from_millis(1)));
         assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
         assert_eq!(parse_grpc_timeout("3H"), Some(Duration::from_secs(10800)));
-        assert_eq!(parse_grpc_timeout("999999u"), Some(Duration::from_micros(999999)));
+        assert_eq!(
+            parse_grpc_timeout("999999u"),
+            Some(Duration::from_micros(999999))
+        );
         assert_eq!(parse_grpc_timeout("m"), None);
         assert_eq!(parse_grpc_timeout("12x"), None);
         assert_eq!(parse_grpc_timeout("123456789S"), None);

@@ -116,7 +116,9 @@ mod tests {
         let s: tonic::Status = CriError::not_found("container \"x\" not found").into();
         assert_eq!(s.code(), tonic::Code::NotFound);
         assert_eq!(s.message(), "container \"x\" not found");
-        let s: tonic::Status = CriError::invalid("bad").context("creating container").into();
+        let s: tonic::Status = CriError::invalid("bad")
+            .context("creating container")
+            .into();
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         assert_eq!(s.message(), "creating container: bad");
     }

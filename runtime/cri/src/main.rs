@@ -30,7 +30,11 @@ use outrigger_cri_proto::runtime_service_server::RuntimeServiceServer;
 
 /// Command line of the daemon.
 #[derive(Parser, Debug)]
-#[command(name = "outrigger-cri", version, about = "Outrigger's CRI container runtime")]
+#[command(
+    name = "outrigger-cri",
+    version,
+    about = "Outrigger's CRI container runtime"
+)]
 struct Args {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -99,7 +103,10 @@ fn main() -> ExitCode {
         None => {}
     }
     init_logging(args.log_json);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("outrigger-cri: starting tokio: {e}");

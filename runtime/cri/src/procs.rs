@@ -68,7 +68,11 @@ pub fn parse_signal(s: &str) -> Option<i32> {
         return nix::sys::signal::Signal::try_from(n).ok().map(|x| x as i32);
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .ok()
         .map(|x| x as i32)

@@ -15,12 +15,18 @@ pub fn from_cri(r: Option<&LinuxContainerResources>) -> Result<Resources> {
         match v {
             0 => Ok(None),
             v if v > 0 => Ok(Some(v as u64)),
-            v => Err(CriError::invalid(format!("resources.{name} must not be negative, got {v}"))),
+            v => Err(CriError::invalid(format!(
+                "resources.{name} must not be negative, got {v}"
+            ))),
         }
     };
     let mut out = Resources {
         cpu_period: pos_u64("cpu_period", r.cpu_period)?,
-        cpu_quota: if r.cpu_quota == 0 { None } else { Some(r.cpu_quota) },
+        cpu_quota: if r.cpu_quota == 0 {
+            None
+        } else {
+            Some(r.cpu_quota)
+        },
         cpu_shares: pos_u64("cpu_shares", r.cpu_shares)?,
         cpuset_cpus: non_empty(&r.cpuset_cpus),
         cpuset_mems: non_empty(&r.cpuset_mems),
@@ -50,7 +56,11 @@ pub fn from_cri(r: Option<&LinuxContainerResources>) -> Result<Resources> {
 }
 
 fn non_empty(s: &str) -> Option<String> {
-    if s.is_empty() { None } else { Some(s.to_string()) }
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.to_string())
+    }
 }
 
 #[cfg(test)]

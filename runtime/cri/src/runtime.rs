@@ -25,7 +25,9 @@ use crate::error::{CriError, Ctx, Result};
 use crate::procs;
 use crate::resources;
 use crate::spec;
-use crate::state::{self, Container, ContainerData, ContainerState, Sandbox, SandboxData, SandboxState, Store};
+use crate::state::{
+    self, Container, ContainerData, ContainerState, Sandbox, SandboxData, SandboxState, Store,
+};
 
 /// Daemon configuration (from the command line).
 #[derive(Clone, Debug)]
@@ -156,7 +158,11 @@ impl Runtime {
     // ---------------------------------------------------------------------------------------
     // sandboxes
 
-    pub async fn run_pod_sandbox(&self, config: cri::PodSandboxConfig, handler: String) -> Result<String> {
+    pub async fn run_pod_sandbox(
+        &self,
+        config: cri::PodSandboxConfig,
+        handler: String,
+    ) -> Result<String> {
         let meta = config
             .metadata
             .clone()
@@ -176,12 +182,20 @@ impl Runtime {
             Ok(()) => Ok(id),
             Err(e) => {
                 self.store.release_name(&name);
-                Err(e.context(format!("running pod sandbox {}/{}", meta.namespace, meta.name)))
+                Err(e.context(format!(
+                    "running pod sandbox {}/{}",
+                    meta.namespace, meta.name
+                )))
             }
         }
     }
 
-    async fn create_sandbox(&self, id: &str, config: cri::PodSandboxConfig, handler: String) -> Result<()> {
+    async fn create_sandbox(
+        &self,
+        id: &str,
+        config: cri::PodSandboxConfig,
+        handler: String,
+    ) -> Result<()> {
         let dir = self.sandbox_dir(id);
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         let mut guard = Cleanup::new();
@@ -203,7 +217,10 @@ impl Runtime {
 
         // files shared by the pod's containers
         let host_resolv = fs::read_to_string(&self.cfg.host_resolv_conf).unwrap_or_default();
-        fs::write(dir.join("resolv.conf"), spec::resolv_conf(config.dns_config.as_ref(), &host_resolv))?;
+        fs::write(
+            dir.join("resolv.conf"),
+            spec::resolv_conf(config.dns_config.as_ref(), &host_resolv),
+        )?;
         let hostname = if config.hostname.is_empty() {
             nix::unistd::gethostname()
                 .ok()
@@ -221,7 +238,9 @@ impl Runtime {
                 Some("shm"),
                 &shm,
                 Some("tmpfs"),
-                nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC,
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NODEV
+                    | nix::mount::MsFlags::MS_NOEXEC,
                 Some("mode=1777,size=65536k"),
             )
             .ctx(|| format!("mounting the pod's /dev/shm at {}", shm.display()))?;
@@ -266,13 +285,21 @@ impl Runtime {
             dir.join("hosts"),
             spec::hosts_file(
                 &hostname,
-                &ips.iter().filter_map(|s| s.parse().ok()).collect::<Vec<_>>(),
+                &ips.iter()
+                    .filter_map(|s| s.parse().ok())
+                    .collect::<Vec<_>>(),
             ),
         )?;
 
         // cgroups: the pod's (the kubelet's parent, or ours) and the pause process's below it
         let (pod_cgroup, owns) = if linux.cgroup_parent.is_empty() {
-            (format!("{}/{id}", self.cfg.default_cgroup_parent.trim_end_matches('/')), true)
+            (
+                format!(
+                    "{}/{id}",
+                    self.cfg.default_cgroup_parent.trim_end_matches('/')
+                ),
+                true,
+            )
         } else {
             (linux.cgroup_parent.clone(), false)
         };
@@ -416,10 +443,12 @@ impl Runtime {
             "monitor".to_string(),
             mon_path.display().to_string(),
         ];
-        tokio::task::spawn_blocking(move || outrigger_monitor::spawn_monitor(&argv, &mon, MONITOR_TIMEOUT))
-            .await
-            .map_err(|e| CriError::internal(format!("monitor task: {e}")))?
-            .map_err(|e| CriError::internal(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            outrigger_monitor::spawn_monitor(&argv, &mon, MONITOR_TIMEOUT)
+        })
+        .await
+        .map_err(|e| CriError::internal(format!("monitor task: {e}")))?
+        .map_err(|e| CriError::internal(e.to_string()))
     }
 
     pub async fn stop_pod_sandbox(&self, id: &str) -> Result<()> {
@@ -435,7 +464,10 @@ impl Runtime {
         let d = sb.snapshot();
         if procs::alive(d.pause_pid, d.pause_start_time) {
             procs::signal(d.pause_pid, d.pause_start_time, Signal::SIGKILL);
-            wait_until(Duration::from_secs(5), || !procs::alive(d.pause_pid, d.pause_start_time)).await;
+            wait_until(Duration::from_secs(5), || {
+                !procs::alive(d.pause_pid, d.pause_start_time)
+            })
+            .await;
         }
         if let Some(netns) = &d.netns {
             let pod = self.pod_network(&sid, &sb.config, netns);
@@ -450,7 +482,12 @@ impl Runtime {
             let shm = sb.dir.join("shm");
             match nix::mount::umount2(&shm, nix::mount::MntFlags::MNT_DETACH) {
                 Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-                Err(e) => return Err(CriError::internal(format!("unmounting {}: {e}", shm.display()))),
+                Err(e) => {
+                    return Err(CriError::internal(format!(
+                        "unmounting {}: {e}",
+                        shm.display()
+                    )));
+                }
             }
         }
         sb.update(|d| {
@@ -505,7 +542,12 @@ impl Runtime {
             created_at: d.created_at,
             network: Some(cri::PodSandboxNetworkStatus {
                 ip: d.ips.first().cloned().unwrap_or_default(),
-                additional_ips: d.ips.iter().skip(1).map(|ip| cri::PodIp { ip: ip.clone() }).collect(),
+                additional_ips: d
+                    .ips
+                    .iter()
+                    .skip(1)
+                    .map(|ip| cri::PodIp { ip: ip.clone() })
+                    .collect(),
             }),
             linux: Some(cri::LinuxPodSandboxStatus {
                 namespaces: Some(cri::Namespace { options: ns }),
@@ -528,7 +570,10 @@ impl Runtime {
         let sb = self.get_sandbox(sandbox_id)?;
         let sd = sb.snapshot();
         if sd.state != SandboxState::Ready {
-            return Err(CriError::precondition(format!("pod sandbox {} is not ready", sd.id)));
+            return Err(CriError::precondition(format!(
+                "pod sandbox {} is not ready",
+                sd.id
+            )));
         }
         let meta = config
             .metadata
@@ -537,14 +582,17 @@ impl Runtime {
         if meta.name.is_empty() {
             return Err(CriError::invalid("container metadata.name is empty"));
         }
-        let image_name = config.image.as_ref().map(|i| i.image.clone()).unwrap_or_default();
+        let image_name = config
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .unwrap_or_default();
         if image_name.is_empty() {
             return Err(CriError::invalid("container config has no image"));
         }
-        let image = self
-            .images
-            .get(&image_name)
-            .ok_or_else(|| CriError::not_found(format!("image {image_name:?} not found: pull it first")))?;
+        let image = self.images.get(&image_name).ok_or_else(|| {
+            CriError::not_found(format!("image {image_name:?} not found: pull it first"))
+        })?;
         let id = procs::new_id()?;
         let sandbox_config = sandbox_config.unwrap_or_else(|| sb.config.clone());
         let name = state::container_name(&sb.config, &config);
@@ -554,7 +602,10 @@ impl Runtime {
                 format!("container name {name:?} is reserved for {holder}"),
             ));
         }
-        match self.create_container_inner(&id, &sb, &sd, config, sandbox_config, image).await {
+        match self
+            .create_container_inner(&id, &sb, &sd, config, sandbox_config, image)
+            .await
+        {
             Ok(()) => Ok(id),
             Err(e) => {
                 self.store.release_name(&name);
@@ -604,7 +655,9 @@ impl Runtime {
         };
         let target_pid_ns = match sc.namespace_options.as_ref() {
             Some(ns) if ns.pid == cri::NamespaceMode::Target as i32 => {
-                let t = self.get_container(&ns.target_id).map_err(|e| e.context("pid namespace target"))?;
+                let t = self
+                    .get_container(&ns.target_id)
+                    .map_err(|e| e.context("pid namespace target"))?;
                 let td = t.snapshot();
                 if td.state != ContainerState::Running && td.state != ContainerState::Created {
                     return Err(CriError::precondition(format!(
@@ -618,26 +671,28 @@ impl Runtime {
         };
         let built = {
             let input = spec::ContainerSpecInput {
-            id,
-            config: &config,
-            sandbox: &info,
-            image: spec::ImageInfo {
-                user: &image.config.user,
-                env: &image.config.env,
-                entrypoint: &image.config.entrypoint,
-                cmd: &image.config.cmd,
-                working_dir: &image.config.working_dir,
-            },
-            rootfs: &rootfs,
-            target_pid_ns,
-            host: &spec::RealHost,
-        };
+                id,
+                config: &config,
+                sandbox: &info,
+                image: spec::ImageInfo {
+                    user: &image.config.user,
+                    env: &image.config.env,
+                    entrypoint: &image.config.entrypoint,
+                    cmd: &image.config.cmd,
+                    working_dir: &image.config.working_dir,
+                },
+                rootfs: &rootfs,
+                target_pid_ns,
+                host: &spec::RealHost,
+            };
             spec::container_spec(&input).map_err(spec_error)?
         };
         let mut oci = built.spec;
         let seccomp = match built.seccomp {
             spec::SeccompChoice::Unconfined => None,
-            spec::SeccompChoice::RuntimeDefault => Some(outrigger_container::runtime_default_seccomp()),
+            spec::SeccompChoice::RuntimeDefault => {
+                Some(outrigger_container::runtime_default_seccomp())
+            }
             spec::SeccompChoice::Localhost(p) => Some(p),
         };
         if let Some(l) = oci.linux_mut() {
@@ -699,7 +754,15 @@ impl Runtime {
         };
         let stop_signal = procs::parse_signal(&image.config.stop_signal).unwrap_or(15);
         let created = self
-            .start_monitor(&dir, id, init, log_path.clone(), config.tty, config.stdin, config.stdin_once)
+            .start_monitor(
+                &dir,
+                id,
+                init,
+                log_path.clone(),
+                config.tty,
+                config.stdin,
+                config.stdin_once,
+            )
             .await?;
         let resources = linux.resources.as_ref().map(|r| r.encode_to_vec());
         let data = ContainerData {
@@ -712,15 +775,25 @@ impl Runtime {
             exit_code: 0,
             reason: String::new(),
             message: String::new(),
-            image_name: config.image.as_ref().map(|i| i.image.clone()).unwrap_or_default(),
+            image_name: config
+                .image
+                .as_ref()
+                .map(|i| i.image.clone())
+                .unwrap_or_default(),
             image_id: image.id.clone(),
-            image_ref: image.repo_digests.first().cloned().unwrap_or_else(|| image.id.clone()),
+            image_ref: image
+                .repo_digests
+                .first()
+                .cloned()
+                .unwrap_or_else(|| image.id.clone()),
             pid: created.container_pid,
             pid_start_time: procs::start_time(created.container_pid).unwrap_or(0),
             monitor_pid: created.monitor_pid,
             monitor_start_time: procs::start_time(created.monitor_pid).unwrap_or(0),
             cgroup: cg_path,
-            log_path: log_path.map(|p| p.display().to_string()).unwrap_or_default(),
+            log_path: log_path
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             stop_signal,
             resources,
             uid,
@@ -761,12 +834,15 @@ impl Runtime {
                 .read(true)
                 .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
                 .open(&f2)?;
-            let mut fds = [nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                f.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)) {
                 Ok(0) => Ok(false),
-                Ok(_) => Ok(fds[0]
-                    .revents()
-                    .is_some_and(|r| r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLIN))),
+                Ok(_) => Ok(fds[0].revents().is_some_and(|r| {
+                    r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLIN)
+                })),
                 Err(e) => Err(std::io::Error::from(e)),
             }
         })
@@ -799,7 +875,9 @@ impl Runtime {
         let exit = match exit {
             Some(e) => e,
             None => {
-                if procs::alive(d.monitor_pid, d.monitor_start_time) || procs::alive(d.pid, d.pid_start_time) {
+                if procs::alive(d.monitor_pid, d.monitor_start_time)
+                    || procs::alive(d.pid, d.pid_start_time)
+                {
                     return;
                 }
                 // neither an exit record nor a process: the monitor was killed
@@ -877,7 +955,10 @@ impl Runtime {
         })
         .await;
         self.refresh(c);
-        if matches!(c.snapshot().state, ContainerState::Created | ContainerState::Running) {
+        if matches!(
+            c.snapshot().state,
+            ContainerState::Created | ContainerState::Running
+        ) {
             return Err(CriError::internal(format!(
                 "container {} did not stop within {}s of SIGKILL",
                 d.id,
@@ -928,7 +1009,12 @@ impl Runtime {
             exit_code: d.exit_code,
             image: Some(cri::ImageSpec {
                 image: d.image_name.clone(),
-                annotations: c.config.image.as_ref().map(|i| i.annotations.clone()).unwrap_or_default(),
+                annotations: c
+                    .config
+                    .image
+                    .as_ref()
+                    .map(|i| i.annotations.clone())
+                    .unwrap_or_default(),
                 user_specified_image: c
                     .config
                     .image
@@ -970,7 +1056,10 @@ impl Runtime {
         let _op = c.op.lock().await;
         let d = c.snapshot();
         if d.state == ContainerState::Exited {
-            return Err(CriError::precondition(format!("container {} has exited", d.id)));
+            return Err(CriError::precondition(format!(
+                "container {} has exited",
+                d.id
+            )));
         }
         let res = resources::from_cri(r.as_ref())?;
         self.cgroup(&d.cgroup)?
@@ -984,31 +1073,49 @@ impl Runtime {
         let c = self.get_container(id)?;
         let d = c.snapshot();
         if d.state != ContainerState::Running {
-            return Err(CriError::precondition(format!("container {} is not running", d.id)));
+            return Err(CriError::precondition(format!(
+                "container {} is not running",
+                d.id
+            )));
         }
         if d.log_path.is_empty() {
             return Ok(());
         }
         if !procs::signal(d.monitor_pid, d.monitor_start_time, Signal::SIGUSR1) {
-            return Err(CriError::internal(format!("the monitor of container {} is gone", d.id)));
+            return Err(CriError::internal(format!(
+                "the monitor of container {} is gone",
+                d.id
+            )));
         }
         let p = PathBuf::from(&d.log_path);
         if !wait_until(Duration::from_secs(5), || p.exists()).await {
-            return Err(CriError::internal(format!("log file {} was not reopened", d.log_path)));
+            return Err(CriError::internal(format!(
+                "log file {} was not reopened",
+                d.log_path
+            )));
         }
         Ok(())
     }
 
     /// The configuration for running a command inside a container (exec).
-    pub fn enter_config(&self, c: &Container, cmd: Vec<String>, tty: bool) -> Result<outrigger_container::EnterConfig> {
+    pub fn enter_config(
+        &self,
+        c: &Container,
+        cmd: Vec<String>,
+        tty: bool,
+    ) -> Result<outrigger_container::EnterConfig> {
         let d = c.snapshot();
         if d.state != ContainerState::Running {
-            return Err(CriError::precondition(format!("container {} is not running", d.id)));
+            return Err(CriError::precondition(format!(
+                "container {} is not running",
+                d.id
+            )));
         }
         if cmd.is_empty() {
             return Err(CriError::invalid("exec: the command is empty"));
         }
-        let init: InitConfig = state::read_json(&c.dir.join("init.json")).map_err(CriError::internal)?;
+        let init: InitConfig =
+            state::read_json(&c.dir.join("init.json")).map_err(CriError::internal)?;
         let mut process = init
             .spec
             .process()
@@ -1026,7 +1133,11 @@ impl Runtime {
     }
 
     /// Writes an enter config to a temp file in the container dir; returns the path.
-    pub fn write_enter_config(&self, c: &Container, cfg: &outrigger_container::EnterConfig) -> Result<PathBuf> {
+    pub fn write_enter_config(
+        &self,
+        c: &Container,
+        cfg: &outrigger_container::EnterConfig,
+    ) -> Result<PathBuf> {
         let p = c.dir.join(format!("exec-{}.json", &procs::new_id()?[..16]));
         state::write_json(&p, cfg)?;
         Ok(p)
@@ -1134,14 +1245,22 @@ impl Runtime {
         });
         let mem = st.memory.as_ref().map(|m| cri::MemoryUsage {
             timestamp: ts,
-            working_set_bytes: Some(cri::UInt64Value { value: m.working_set_bytes }),
-            available_bytes: m
-                .limit_bytes
-                .map(|l| cri::UInt64Value { value: l.saturating_sub(m.working_set_bytes) }),
-            usage_bytes: Some(cri::UInt64Value { value: m.usage_bytes }),
+            working_set_bytes: Some(cri::UInt64Value {
+                value: m.working_set_bytes,
+            }),
+            available_bytes: m.limit_bytes.map(|l| cri::UInt64Value {
+                value: l.saturating_sub(m.working_set_bytes),
+            }),
+            usage_bytes: Some(cri::UInt64Value {
+                value: m.usage_bytes,
+            }),
             rss_bytes: Some(cri::UInt64Value { value: m.rss_bytes }),
-            page_faults: Some(cri::UInt64Value { value: m.page_faults }),
-            major_page_faults: Some(cri::UInt64Value { value: m.major_page_faults }),
+            page_faults: Some(cri::UInt64Value {
+                value: m.page_faults,
+            }),
+            major_page_faults: Some(cri::UInt64Value {
+                value: m.major_page_faults,
+            }),
             psi: None,
         });
         (cpu, mem)
@@ -1158,7 +1277,12 @@ impl Runtime {
         else {
             return Ok(());
         };
-        let Some((_, mount)) = self.cgroups.controllers().into_iter().find(|(c, _)| c == "devices") else {
+        let Some((_, mount)) = self
+            .cgroups
+            .controllers()
+            .into_iter()
+            .find(|(c, _)| c == "devices")
+        else {
             return Ok(()); // cgroup v2: device control needs eBPF (not done)
         };
         let dir = mount.join(cg_path.trim_start_matches('/'));
@@ -1179,7 +1303,11 @@ impl Runtime {
                     r.access().clone().unwrap_or_else(|| "rwm".to_string())
                 )
             };
-            let file = if r.allow() { "devices.allow" } else { "devices.deny" };
+            let file = if r.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             fs::write(dir.join(file), &entry)
                 .map_err(|e| CriError::invalid(format!("device rule {entry:?} ({file}): {e}")))?;
         }
@@ -1198,7 +1326,9 @@ fn spec_error(e: spec::SpecError) -> CriError {
         spec::SpecError::ImageVolumeUnsupported { .. } => {
             CriError::new(crate::error::Category::Unimplemented, e.to_string())
         }
-        spec::SpecError::HostPath { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+        spec::SpecError::HostPath { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             CriError::not_found(e.to_string())
         }
         _ => CriError::invalid(e.to_string()),

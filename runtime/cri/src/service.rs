@@ -30,7 +30,11 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 impl Service {
     /// Runs one RPC body with timing, a log line on failure and the metrics.
-    async fn call<T>(&self, rpc: &'static str, f: impl std::future::Future<Output = Result<T, CriError>>) -> R<T> {
+    async fn call<T>(
+        &self,
+        rpc: &'static str,
+        f: impl std::future::Future<Output = Result<T, CriError>>,
+    ) -> R<T> {
         let t0 = Instant::now();
         let r = f.await;
         let code = match &r {
@@ -48,12 +52,17 @@ impl Service {
     }
 }
 
-fn labels_match(selector: &std::collections::HashMap<String, String>, labels: &std::collections::HashMap<String, String>) -> bool {
+fn labels_match(
+    selector: &std::collections::HashMap<String, String>,
+    labels: &std::collections::HashMap<String, String>,
+) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 fn unimplemented<T>(what: &str) -> R<T> {
-    Err(Status::unimplemented(format!("{what} is not supported by {RUNTIME_NAME}")))
+    Err(Status::unimplemented(format!(
+        "{what} is not supported by {RUNTIME_NAME}"
+    )))
 }
 
 #[tonic::async_trait]
@@ -67,17 +76,25 @@ impl RuntimeService for Service {
         }))
     }
 
-    async fn run_pod_sandbox(&self, r: Request<cri::RunPodSandboxRequest>) -> R<cri::RunPodSandboxResponse> {
+    async fn run_pod_sandbox(
+        &self,
+        r: Request<cri::RunPodSandboxRequest>,
+    ) -> R<cri::RunPodSandboxResponse> {
         let r = r.into_inner();
         self.call("RunPodSandbox", async {
-            let config = r.config.ok_or_else(|| CriError::invalid("RunPodSandbox: config is missing"))?;
+            let config = r
+                .config
+                .ok_or_else(|| CriError::invalid("RunPodSandbox: config is missing"))?;
             let id = self.rt.run_pod_sandbox(config, r.runtime_handler).await?;
             Ok(cri::RunPodSandboxResponse { pod_sandbox_id: id })
         })
         .await
     }
 
-    async fn stop_pod_sandbox(&self, r: Request<cri::StopPodSandboxRequest>) -> R<cri::StopPodSandboxResponse> {
+    async fn stop_pod_sandbox(
+        &self,
+        r: Request<cri::StopPodSandboxRequest>,
+    ) -> R<cri::StopPodSandboxResponse> {
         let r = r.into_inner();
         self.call("StopPodSandbox", async {
             self.rt.stop_pod_sandbox(&r.pod_sandbox_id).await?;
@@ -86,7 +103,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn remove_pod_sandbox(&self, r: Request<cri::RemovePodSandboxRequest>) -> R<cri::RemovePodSandboxResponse> {
+    async fn remove_pod_sandbox(
+        &self,
+        r: Request<cri::RemovePodSandboxRequest>,
+    ) -> R<cri::RemovePodSandboxResponse> {
         let r = r.into_inner();
         self.call("RemovePodSandbox", async {
             self.rt.remove_pod_sandbox(&r.pod_sandbox_id).await?;
@@ -95,7 +115,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn pod_sandbox_status(&self, r: Request<cri::PodSandboxStatusRequest>) -> R<cri::PodSandboxStatusResponse> {
+    async fn pod_sandbox_status(
+        &self,
+        r: Request<cri::PodSandboxStatusRequest>,
+    ) -> R<cri::PodSandboxStatusResponse> {
         let r = r.into_inner();
         self.call("PodSandboxStatus", async {
             let sb = self.rt.get_sandbox(&r.pod_sandbox_id)?;
@@ -121,7 +144,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn list_pod_sandbox(&self, r: Request<cri::ListPodSandboxRequest>) -> R<cri::ListPodSandboxResponse> {
+    async fn list_pod_sandbox(
+        &self,
+        r: Request<cri::ListPodSandboxRequest>,
+    ) -> R<cri::ListPodSandboxResponse> {
         let f = r.into_inner().filter.unwrap_or_default();
         self.call("ListPodSandbox", async {
             let mut items = Vec::new();
@@ -155,14 +181,22 @@ impl RuntimeService for Service {
     }
 
     type StreamPodSandboxesStream = BoxStream<cri::StreamPodSandboxesResponse>;
-    async fn stream_pod_sandboxes(&self, _r: Request<cri::StreamPodSandboxesRequest>) -> R<Self::StreamPodSandboxesStream> {
+    async fn stream_pod_sandboxes(
+        &self,
+        _r: Request<cri::StreamPodSandboxesRequest>,
+    ) -> R<Self::StreamPodSandboxesStream> {
         unimplemented("StreamPodSandboxes (use ListPodSandbox)")
     }
 
-    async fn create_container(&self, r: Request<cri::CreateContainerRequest>) -> R<cri::CreateContainerResponse> {
+    async fn create_container(
+        &self,
+        r: Request<cri::CreateContainerRequest>,
+    ) -> R<cri::CreateContainerResponse> {
         let r = r.into_inner();
         self.call("CreateContainer", async {
-            let config = r.config.ok_or_else(|| CriError::invalid("CreateContainer: config is missing"))?;
+            let config = r
+                .config
+                .ok_or_else(|| CriError::invalid("CreateContainer: config is missing"))?;
             let id = self
                 .rt
                 .create_container(&r.pod_sandbox_id, config, r.sandbox_config)
@@ -172,7 +206,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn start_container(&self, r: Request<cri::StartContainerRequest>) -> R<cri::StartContainerResponse> {
+    async fn start_container(
+        &self,
+        r: Request<cri::StartContainerRequest>,
+    ) -> R<cri::StartContainerResponse> {
         let r = r.into_inner();
         self.call("StartContainer", async {
             self.rt.start_container(&r.container_id).await?;
@@ -181,7 +218,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn stop_container(&self, r: Request<cri::StopContainerRequest>) -> R<cri::StopContainerResponse> {
+    async fn stop_container(
+        &self,
+        r: Request<cri::StopContainerRequest>,
+    ) -> R<cri::StopContainerResponse> {
         let r = r.into_inner();
         self.call("StopContainer", async {
             self.rt.stop_container(&r.container_id, r.timeout).await?;
@@ -190,7 +230,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn remove_container(&self, r: Request<cri::RemoveContainerRequest>) -> R<cri::RemoveContainerResponse> {
+    async fn remove_container(
+        &self,
+        r: Request<cri::RemoveContainerRequest>,
+    ) -> R<cri::RemoveContainerResponse> {
         let r = r.into_inner();
         self.call("RemoveContainer", async {
             self.rt.remove_container(&r.container_id).await?;
@@ -199,7 +242,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn list_containers(&self, r: Request<cri::ListContainersRequest>) -> R<cri::ListContainersResponse> {
+    async fn list_containers(
+        &self,
+        r: Request<cri::ListContainersRequest>,
+    ) -> R<cri::ListContainersResponse> {
         let f = r.into_inner().filter.unwrap_or_default();
         self.call("ListContainers", async {
             let mut out = Vec::new();
@@ -244,11 +290,17 @@ impl RuntimeService for Service {
     }
 
     type StreamContainersStream = BoxStream<cri::StreamContainersResponse>;
-    async fn stream_containers(&self, _r: Request<cri::StreamContainersRequest>) -> R<Self::StreamContainersStream> {
+    async fn stream_containers(
+        &self,
+        _r: Request<cri::StreamContainersRequest>,
+    ) -> R<Self::StreamContainersStream> {
         unimplemented("StreamContainers (use ListContainers)")
     }
 
-    async fn container_status(&self, r: Request<cri::ContainerStatusRequest>) -> R<cri::ContainerStatusResponse> {
+    async fn container_status(
+        &self,
+        r: Request<cri::ContainerStatusRequest>,
+    ) -> R<cri::ContainerStatusResponse> {
         let r = r.into_inner();
         self.call("ContainerStatus", async {
             let c = self.rt.get_container(&r.container_id)?;
@@ -266,13 +318,18 @@ impl RuntimeService for Service {
     ) -> R<cri::UpdateContainerResourcesResponse> {
         let r = r.into_inner();
         self.call("UpdateContainerResources", async {
-            self.rt.update_container_resources(&r.container_id, r.linux).await?;
+            self.rt
+                .update_container_resources(&r.container_id, r.linux)
+                .await?;
             Ok(cri::UpdateContainerResourcesResponse {})
         })
         .await
     }
 
-    async fn reopen_container_log(&self, r: Request<cri::ReopenContainerLogRequest>) -> R<cri::ReopenContainerLogResponse> {
+    async fn reopen_container_log(
+        &self,
+        r: Request<cri::ReopenContainerLogRequest>,
+    ) -> R<cri::ReopenContainerLogResponse> {
         let r = r.into_inner();
         self.call("ReopenContainerLog", async {
             self.rt.reopen_container_log(&r.container_id).await?;
@@ -300,13 +357,18 @@ impl RuntimeService for Service {
             let c = self.rt.get_container(&r.container_id)?;
             let d = c.snapshot();
             if d.state != ContainerState::Running {
-                return Err(CriError::precondition(format!("container {} is not running", d.id)));
+                return Err(CriError::precondition(format!(
+                    "container {} is not running",
+                    d.id
+                )));
             }
             if r.cmd.is_empty() {
                 return Err(CriError::invalid("exec: the command is empty"));
             }
             if !(r.stdin || r.stdout || r.stderr) {
-                return Err(CriError::invalid("exec: one of stdin, stdout and stderr must be set"));
+                return Err(CriError::invalid(
+                    "exec: one of stdin, stdout and stderr must be set",
+                ));
             }
             let url = self.stream()?.exec_url(outrigger_streaming::ExecRequest {
                 container_id: d.id,
@@ -327,42 +389,61 @@ impl RuntimeService for Service {
             let c = self.rt.get_container(&r.container_id)?;
             let d = c.snapshot();
             if d.state != ContainerState::Running {
-                return Err(CriError::precondition(format!("container {} is not running", d.id)));
+                return Err(CriError::precondition(format!(
+                    "container {} is not running",
+                    d.id
+                )));
             }
             if !(r.stdin || r.stdout || r.stderr) {
-                return Err(CriError::invalid("attach: one of stdin, stdout and stderr must be set"));
+                return Err(CriError::invalid(
+                    "attach: one of stdin, stdout and stderr must be set",
+                ));
             }
-            let url = self.stream()?.attach_url(outrigger_streaming::AttachRequest {
-                container_id: d.id,
-                tty: r.tty,
-                stdin: r.stdin,
-                stdout: r.stdout,
-                stderr: r.stderr && !r.tty,
-            });
+            let url = self
+                .stream()?
+                .attach_url(outrigger_streaming::AttachRequest {
+                    container_id: d.id,
+                    tty: r.tty,
+                    stdin: r.stdin,
+                    stdout: r.stdout,
+                    stderr: r.stderr && !r.tty,
+                });
             Ok(cri::AttachResponse { url })
         })
         .await
     }
 
-    async fn port_forward(&self, r: Request<cri::PortForwardRequest>) -> R<cri::PortForwardResponse> {
+    async fn port_forward(
+        &self,
+        r: Request<cri::PortForwardRequest>,
+    ) -> R<cri::PortForwardResponse> {
         let r = r.into_inner();
         self.call("PortForward", async {
             let sb = self.rt.get_sandbox(&r.pod_sandbox_id)?;
             let d = sb.snapshot();
             let mut ports = Vec::new();
             for p in r.port {
-                ports.push(u16::try_from(p).map_err(|_| CriError::invalid(format!("port-forward: invalid port {p}")))?);
+                ports.push(
+                    u16::try_from(p).map_err(|_| {
+                        CriError::invalid(format!("port-forward: invalid port {p}"))
+                    })?,
+                );
             }
-            let url = self.stream()?.port_forward_url(outrigger_streaming::PortForwardRequest {
-                pod_sandbox_id: d.id,
-                ports,
-            });
+            let url = self
+                .stream()?
+                .port_forward_url(outrigger_streaming::PortForwardRequest {
+                    pod_sandbox_id: d.id,
+                    ports,
+                });
             Ok(cri::PortForwardResponse { url })
         })
         .await
     }
 
-    async fn container_stats(&self, r: Request<cri::ContainerStatsRequest>) -> R<cri::ContainerStatsResponse> {
+    async fn container_stats(
+        &self,
+        r: Request<cri::ContainerStatsRequest>,
+    ) -> R<cri::ContainerStatsResponse> {
         let r = r.into_inner();
         self.call("ContainerStats", async {
             let c = self.rt.get_container(&r.container_id)?;
@@ -373,7 +454,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn list_container_stats(&self, r: Request<cri::ListContainerStatsRequest>) -> R<cri::ListContainerStatsResponse> {
+    async fn list_container_stats(
+        &self,
+        r: Request<cri::ListContainerStatsRequest>,
+    ) -> R<cri::ListContainerStatsResponse> {
         let f = r.into_inner().filter.unwrap_or_default();
         self.call("ListContainerStats", async {
             let mut stats = Vec::new();
@@ -407,7 +491,10 @@ impl RuntimeService for Service {
         unimplemented("StreamContainerStats (use ListContainerStats)")
     }
 
-    async fn pod_sandbox_stats(&self, r: Request<cri::PodSandboxStatsRequest>) -> R<cri::PodSandboxStatsResponse> {
+    async fn pod_sandbox_stats(
+        &self,
+        r: Request<cri::PodSandboxStatsRequest>,
+    ) -> R<cri::PodSandboxStatsResponse> {
         let r = r.into_inner();
         self.call("PodSandboxStats", async {
             let sb = self.rt.get_sandbox(&r.pod_sandbox_id)?;
@@ -418,7 +505,10 @@ impl RuntimeService for Service {
         .await
     }
 
-    async fn list_pod_sandbox_stats(&self, r: Request<cri::ListPodSandboxStatsRequest>) -> R<cri::ListPodSandboxStatsResponse> {
+    async fn list_pod_sandbox_stats(
+        &self,
+        r: Request<cri::ListPodSandboxStatsRequest>,
+    ) -> R<cri::ListPodSandboxStatsResponse> {
         let f = r.into_inner().filter.unwrap_or_default();
         self.call("ListPodSandboxStats", async {
             let mut stats = Vec::new();
@@ -448,9 +538,17 @@ impl RuntimeService for Service {
         unimplemented("StreamPodSandboxStats (use ListPodSandboxStats)")
     }
 
-    async fn update_runtime_config(&self, r: Request<cri::UpdateRuntimeConfigRequest>) -> R<cri::UpdateRuntimeConfigResponse> {
+    async fn update_runtime_config(
+        &self,
+        r: Request<cri::UpdateRuntimeConfigRequest>,
+    ) -> R<cri::UpdateRuntimeConfigResponse> {
         // The kubelet sends the node's pod CIDR here; our CNI config carries its own ranges.
-        if let Some(cidr) = r.into_inner().runtime_config.and_then(|c| c.network_config).map(|n| n.pod_cidr) {
+        if let Some(cidr) = r
+            .into_inner()
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr)
+        {
             tracing::info!(pod_cidr = %cidr, "runtime config update (pod CIDR comes from the CNI config)");
         }
         Ok(Response::new(cri::UpdateRuntimeConfigResponse {}))
@@ -508,11 +606,17 @@ impl RuntimeService for Service {
         }))
     }
 
-    async fn checkpoint_container(&self, _r: Request<cri::CheckpointContainerRequest>) -> R<cri::CheckpointContainerResponse> {
+    async fn checkpoint_container(
+        &self,
+        _r: Request<cri::CheckpointContainerRequest>,
+    ) -> R<cri::CheckpointContainerResponse> {
         unimplemented("CheckpointContainer")
     }
 
-    async fn checkpoint_pod(&self, _r: Request<cri::CheckpointPodRequest>) -> R<cri::CheckpointPodResponse> {
+    async fn checkpoint_pod(
+        &self,
+        _r: Request<cri::CheckpointPodRequest>,
+    ) -> R<cri::CheckpointPodResponse> {
         unimplemented("CheckpointPod")
     }
 
@@ -521,17 +625,26 @@ impl RuntimeService for Service {
     }
 
     type GetContainerEventsStream = BoxStream<cri::ContainerEventResponse>;
-    async fn get_container_events(&self, _r: Request<cri::GetEventsRequest>) -> R<Self::GetContainerEventsStream> {
+    async fn get_container_events(
+        &self,
+        _r: Request<cri::GetEventsRequest>,
+    ) -> R<Self::GetContainerEventsStream> {
         unimplemented("GetContainerEvents (evented PLEG)")
     }
 
-    async fn list_metric_descriptors(&self, _r: Request<cri::ListMetricDescriptorsRequest>) -> R<cri::ListMetricDescriptorsResponse> {
+    async fn list_metric_descriptors(
+        &self,
+        _r: Request<cri::ListMetricDescriptorsRequest>,
+    ) -> R<cri::ListMetricDescriptorsResponse> {
         Ok(Response::new(cri::ListMetricDescriptorsResponse {
             descriptors: crate::podmetrics::descriptors(),
         }))
     }
 
-    async fn list_pod_sandbox_metrics(&self, _r: Request<cri::ListPodSandboxMetricsRequest>) -> R<cri::ListPodSandboxMetricsResponse> {
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _r: Request<cri::ListPodSandboxMetricsRequest>,
+    ) -> R<cri::ListPodSandboxMetricsResponse> {
         let pod_metrics = self
             .rt
             .store
@@ -540,7 +653,9 @@ impl RuntimeService for Service {
             .filter(|s| s.snapshot().state == crate::state::SandboxState::Ready)
             .map(|s| crate::podmetrics::pod_metrics(&self.rt, s))
             .collect();
-        Ok(Response::new(cri::ListPodSandboxMetricsResponse { pod_metrics }))
+        Ok(Response::new(cri::ListPodSandboxMetricsResponse {
+            pod_metrics,
+        }))
     }
 
     type StreamPodSandboxMetricsStream = BoxStream<cri::StreamPodSandboxMetricsResponse>;
@@ -551,7 +666,10 @@ impl RuntimeService for Service {
         unimplemented("StreamPodSandboxMetrics (use ListPodSandboxMetrics)")
     }
 
-    async fn runtime_config(&self, _r: Request<cri::RuntimeConfigRequest>) -> R<cri::RuntimeConfigResponse> {
+    async fn runtime_config(
+        &self,
+        _r: Request<cri::RuntimeConfigRequest>,
+    ) -> R<cri::RuntimeConfigResponse> {
         Ok(Response::new(cri::RuntimeConfigResponse {
             linux: Some(cri::LinuxRuntimeConfiguration {
                 cgroup_driver: cri::CgroupDriver::Cgroupfs as i32,
@@ -575,17 +693,24 @@ impl RuntimeService for Service {
 
 impl Service {
     fn stream(&self) -> Result<&outrigger_streaming::StreamServer, CriError> {
-        self.rt
-            .stream
-            .get()
-            .ok_or_else(|| CriError::new(crate::error::Category::Unavailable, "the streaming server is not running"))
+        self.rt.stream.get().ok_or_else(|| {
+            CriError::new(
+                crate::error::Category::Unavailable,
+                "the streaming server is not running",
+            )
+        })
     }
 }
 
 #[tonic::async_trait]
 impl ImageService for Service {
     async fn list_images(&self, r: Request<cri::ListImagesRequest>) -> R<cri::ListImagesResponse> {
-        let f = r.into_inner().filter.and_then(|f| f.image).map(|i| i.image).unwrap_or_default();
+        let f = r
+            .into_inner()
+            .filter
+            .and_then(|f| f.image)
+            .map(|i| i.image)
+            .unwrap_or_default();
         self.call("ListImages", async {
             let images = if f.is_empty() {
                 self.rt.images.list()
@@ -600,11 +725,17 @@ impl ImageService for Service {
     }
 
     type StreamImagesStream = BoxStream<cri::StreamImagesResponse>;
-    async fn stream_images(&self, _r: Request<cri::StreamImagesRequest>) -> R<Self::StreamImagesStream> {
+    async fn stream_images(
+        &self,
+        _r: Request<cri::StreamImagesRequest>,
+    ) -> R<Self::StreamImagesStream> {
         unimplemented("StreamImages (use ListImages)")
     }
 
-    async fn image_status(&self, r: Request<cri::ImageStatusRequest>) -> R<cri::ImageStatusResponse> {
+    async fn image_status(
+        &self,
+        r: Request<cri::ImageStatusRequest>,
+    ) -> R<cri::ImageStatusResponse> {
         let r = r.into_inner();
         self.call("ImageStatus", async {
             let name = r.image.map(|i| i.image).unwrap_or_default();
@@ -650,20 +781,28 @@ impl ImageService for Service {
                 identity_token: a.identity_token,
                 registry_token: a.registry_token,
             });
-            let img = self.rt.images.pull(&name, auth.as_ref()).await.map_err(|e| {
-                let msg = format!("pulling image {name:?}: {e}");
-                if msg.contains("not found") || msg.contains("NotFound") {
-                    CriError::not_found(msg)
-                } else {
-                    CriError::internal(msg)
-                }
-            })?;
+            let img = self
+                .rt
+                .images
+                .pull(&name, auth.as_ref())
+                .await
+                .map_err(|e| {
+                    let msg = format!("pulling image {name:?}: {e}");
+                    if msg.contains("not found") || msg.contains("NotFound") {
+                        CriError::not_found(msg)
+                    } else {
+                        CriError::internal(msg)
+                    }
+                })?;
             Ok(cri::PullImageResponse { image_ref: img.id })
         })
         .await
     }
 
-    async fn remove_image(&self, r: Request<cri::RemoveImageRequest>) -> R<cri::RemoveImageResponse> {
+    async fn remove_image(
+        &self,
+        r: Request<cri::RemoveImageRequest>,
+    ) -> R<cri::RemoveImageResponse> {
         let r = r.into_inner();
         self.call("RemoveImage", async {
             let name = r.image.map(|i| i.image).unwrap_or_default();
@@ -679,7 +818,10 @@ impl ImageService for Service {
         .await
     }
 
-    async fn image_fs_info(&self, _r: Request<cri::ImageFsInfoRequest>) -> R<cri::ImageFsInfoResponse> {
+    async fn image_fs_info(
+        &self,
+        _r: Request<cri::ImageFsInfoRequest>,
+    ) -> R<cri::ImageFsInfoResponse> {
         self.call("ImageFsInfo", async {
             let u = self
                 .rt
@@ -692,8 +834,12 @@ impl ImageService for Service {
                 fs_id: Some(cri::FilesystemIdentifier {
                     mountpoint: u.mountpoint.display().to_string(),
                 }),
-                used_bytes: Some(cri::UInt64Value { value: u.used_bytes }),
-                inodes_used: Some(cri::UInt64Value { value: u.inodes_used }),
+                used_bytes: Some(cri::UInt64Value {
+                    value: u.used_bytes,
+                }),
+                inodes_used: Some(cri::UInt64Value {
+                    value: u.inodes_used,
+                }),
             };
             Ok(cri::ImageFsInfoResponse {
                 image_filesystems: vec![fs.clone()],

@@ -262,7 +262,9 @@ pub fn load_sandboxes(dir: &Path) -> Vec<(Sandbox, Option<String>)> {
         })();
         match r {
             Ok(s) => out.push((s, None)),
-            Err(e) => tracing::warn!(dir = %d.display(), error = %e, "skipping unreadable sandbox record"),
+            Err(e) => {
+                tracing::warn!(dir = %d.display(), error = %e, "skipping unreadable sandbox record")
+            }
         }
     }
     out
@@ -285,7 +287,9 @@ pub fn load_containers(dir: &Path) -> Vec<Container> {
         })();
         match r {
             Ok(c) => out.push(c),
-            Err(e) => tracing::warn!(dir = %d.display(), error = %e, "skipping unreadable container record"),
+            Err(e) => {
+                tracing::warn!(dir = %d.display(), error = %e, "skipping unreadable container record")
+            }
         }
     }
     out
@@ -336,8 +340,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("s1");
         fs::create_dir_all(&d).unwrap();
-        let mut cfg = PodSandboxConfig::default();
-        cfg.hostname = "h".into();
+        let cfg = PodSandboxConfig {
+            hostname: "h".into(),
+            ..Default::default()
+        };
         fs::write(d.join("config.pb"), cfg.encode_to_vec()).unwrap();
         let data = SandboxData {
             id: "s1".into(),

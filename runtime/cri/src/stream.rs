@@ -64,12 +64,18 @@ pub async fn exec_sync(
         let mut e = Vec::new();
         let ro = async {
             if let Some(s) = out.as_mut() {
-                let _ = s.take(EXEC_SYNC_MAX_OUTPUT as u64).read_to_end(&mut o).await;
+                let _ = s
+                    .take(EXEC_SYNC_MAX_OUTPUT as u64)
+                    .read_to_end(&mut o)
+                    .await;
             }
         };
         let re = async {
             if let Some(s) = err.as_mut() {
-                let _ = s.take(EXEC_SYNC_MAX_OUTPUT as u64).read_to_end(&mut e).await;
+                let _ = s
+                    .take(EXEC_SYNC_MAX_OUTPUT as u64)
+                    .read_to_end(&mut e)
+                    .await;
             }
         };
         tokio::join!(ro, re);
@@ -92,7 +98,10 @@ pub async fn exec_sync(
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
             kill_group(&child);
             let _ = child.wait().await;
         }
@@ -133,12 +142,24 @@ impl Drop for RemoveOnDrop {
 pub struct Streamer(pub Arc<Runtime>);
 
 impl outrigger_streaming::Runtime for Streamer {
-    fn exec(&self, req: ExecRequest, io: StreamIo) -> BoxFuture<'_, std::result::Result<i32, String>> {
+    fn exec(
+        &self,
+        req: ExecRequest,
+        io: StreamIo,
+    ) -> BoxFuture<'_, std::result::Result<i32, String>> {
         Box::pin(async move { self.exec_stream(req, io).await.map_err(|e| e.message) })
     }
 
-    fn attach(&self, req: AttachRequest, io: StreamIo) -> BoxFuture<'_, std::result::Result<(), String>> {
-        Box::pin(async move { crate::attach::attach(&self.0, req, io).await.map_err(|e| e.message) })
+    fn attach(
+        &self,
+        req: AttachRequest,
+        io: StreamIo,
+    ) -> BoxFuture<'_, std::result::Result<(), String>> {
+        Box::pin(async move {
+            crate::attach::attach(&self.0, req, io)
+                .await
+                .map_err(|e| e.message)
+        })
     }
 
     fn port_forward(
@@ -166,14 +187,29 @@ impl Streamer {
             return self.exec_tty(&path, io).await;
         }
         let mut cmd = enter_command(rt, &path, false);
-        cmd.stdin(if io.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(if io.stdout.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stderr(if io.stderr.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if io.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(if io.stdout.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(if io.stderr.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut child = cmd
             .spawn()
             .map_err(|e| CriError::internal(format!("exec: spawning the enter process: {e}")))?;
         let StreamIo {
-            stdin, stdout, stderr, ..
+            stdin,
+            stdout,
+            stderr,
+            ..
         } = io;
         let cin = child.stdin.take();
         let cout = child.stdout.take();
@@ -205,7 +241,8 @@ impl Streamer {
     }
 
     async fn exec_tty(&self, path: &std::path::Path, io: StreamIo) -> Result<i32> {
-        let pty = nix::pty::openpty(None, None).map_err(|e| CriError::internal(format!("exec: openpty: {e}")))?;
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|e| CriError::internal(format!("exec: openpty: {e}")))?;
         let master: OwnedFd = pty.master;
         let slave: OwnedFd = pty.slave;
         let mut cmd = enter_command(&self.0, path, true);
@@ -220,7 +257,10 @@ impl Streamer {
             .map_err(|e| CriError::internal(format!("exec: spawning the enter process: {e}")))?;
         drop(cmd);
         let StreamIo {
-            stdin, stdout, resize, ..
+            stdin,
+            stdout,
+            resize,
+            ..
         } = io;
         let master_fd = master.as_raw_fd();
         if let Some(mut rx) = resize {
@@ -257,13 +297,21 @@ impl Streamer {
                 }
             }
         };
-        let (status, _) = tokio::join!(child.wait(), tokio::time::timeout(Duration::from_secs(3600 * 24), out));
+        let (status, _) = tokio::join!(
+            child.wait(),
+            tokio::time::timeout(Duration::from_secs(3600 * 24), out)
+        );
         kill_group(&child);
         let status = status.map_err(|e| CriError::internal(format!("exec: waiting: {e}")))?;
         Ok(exit_code(status))
     }
 
-    async fn port_forward_stream(&self, sandbox_id: &str, port: u16, mut stream: tokio::io::DuplexStream) -> Result<()> {
+    async fn port_forward_stream(
+        &self,
+        sandbox_id: &str,
+        port: u16,
+        mut stream: tokio::io::DuplexStream,
+    ) -> Result<()> {
         let sb = self.0.get_sandbox(sandbox_id)?;
         let d = sb.snapshot();
         let mut tcp = match &d.netns {
@@ -280,7 +328,9 @@ impl Streamer {
             }
             None => tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
-                .map_err(|e| CriError::internal(format!("port-forward to 127.0.0.1:{port}: {e}")))?,
+                .map_err(|e| {
+                    CriError::internal(format!("port-forward to 127.0.0.1:{port}: {e}"))
+                })?,
         };
         let _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp).await;
         Ok(())

@@ -3,6 +3,8 @@
 //! its mirror config (`hack/cluster up`); without it the tests skip, unless
 //! OUTRIGGER_E2E_REQUIRED=1 (CI), where they fail.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -107,7 +109,11 @@ impl Daemon {
         self.child = Some(child);
         let t0 = Instant::now();
         while !self.socket.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(30), "daemon did not listen: {}", self.log());
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "daemon did not listen: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -115,7 +121,10 @@ impl Daemon {
     /// Stops the daemon process only (pods keep running).
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let _ = c.wait();
         }
     }
@@ -130,11 +139,18 @@ impl Daemon {
             .unwrap()
             .connect_with_connector(tower::service_fn(move |_| {
                 let p = path.clone();
-                async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(p).await?,
+                    ))
+                }
             }))
             .await
             .unwrap();
-        (RuntimeServiceClient::new(ch.clone()), ImageServiceClient::new(ch))
+        (
+            RuntimeServiceClient::new(ch.clone()),
+            ImageServiceClient::new(ch),
+        )
     }
 }
 
@@ -154,7 +170,9 @@ impl Drop for Daemon {
         let mut ours: Vec<&str> = mounts
             .lines()
             .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&*self.work.to_string_lossy()) || m.starts_with("/run/ocri-test-"))
+            .filter(|m| {
+                m.starts_with(&*self.work.to_string_lossy()) || m.starts_with("/run/ocri-test-")
+            })
             .collect();
         ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in ours {
@@ -167,7 +185,10 @@ impl Drop for Daemon {
                 let _ = std::fs::remove_dir(d);
             }
         }
-        let _ = Command::new("ip").args(["link", "delete", &self.bridge]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.work);
         if let Some(run) = self.socket.parent() {
             let _ = std::fs::remove_dir_all(run);
@@ -201,7 +222,11 @@ fn walk_dirs(d: &Path) -> Vec<PathBuf> {
 }
 
 fn walk(d: &Path, name: &str) -> Vec<PathBuf> {
-    walk_dirs(d).into_iter().map(|p| p.join(name)).filter(|p| p.exists()).collect()
+    walk_dirs(d)
+        .into_iter()
+        .map(|p| p.join(name))
+        .filter(|p| p.exists())
+        .collect()
 }
 
 fn pod_config(name: &str, log_dir: &Path) -> cri::PodSandboxConfig {
@@ -242,7 +267,11 @@ fn container_config(name: &str, cmd: &[&str]) -> cri::ContainerConfig {
     }
 }
 
-async fn wait_state(rt: &mut RuntimeServiceClient<Channel>, id: &str, want: cri::ContainerState) -> cri::ContainerStatus {
+async fn wait_state(
+    rt: &mut RuntimeServiceClient<Channel>,
+    id: &str,
+    want: cri::ContainerState,
+) -> cri::ContainerStatus {
     let t0 = Instant::now();
     loop {
         let st = rt
@@ -258,12 +287,19 @@ async fn wait_state(rt: &mut RuntimeServiceClient<Channel>, id: &str, want: cri:
         if st.state == want as i32 {
             return st;
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "container {id} never reached {want:?}: {st:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "container {id} never reached {want:?}: {st:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn exec(rt: &mut RuntimeServiceClient<Channel>, id: &str, cmd: &[&str]) -> cri::ExecSyncResponse {
+async fn exec(
+    rt: &mut RuntimeServiceClient<Channel>,
+    id: &str,
+    cmd: &[&str],
+) -> cri::ExecSyncResponse {
     rt.exec_sync(cri::ExecSyncRequest {
         container_id: id.into(),
         cmd: cmd.iter().map(|s| s.to_string()).collect(),
@@ -281,13 +317,28 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     };
     let (mut rt, mut img) = d.clients().await;
 
-    let v = rt.version(cri::VersionRequest::default()).await.unwrap().into_inner();
+    let v = rt
+        .version(cri::VersionRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(v.runtime_name, "outrigger");
-    let st = rt.status(cri::StatusRequest::default()).await.unwrap().into_inner();
+    let st = rt
+        .status(cri::StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let conds = st.status.unwrap().conditions;
     assert!(conds.iter().all(|c| c.status), "{conds:?}");
-    let rc = rt.runtime_config(cri::RuntimeConfigRequest {}).await.unwrap().into_inner();
-    assert_eq!(rc.linux.unwrap().cgroup_driver, cri::CgroupDriver::Cgroupfs as i32);
+    let rc = rt
+        .runtime_config(cri::RuntimeConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        rc.linux.unwrap().cgroup_driver,
+        cri::CgroupDriver::Cgroupfs as i32
+    );
 
     // image
     let pulled = img
@@ -301,7 +352,11 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         .await
         .unwrap_or_else(|e| panic!("pull: {e}\n{}", d.log()))
         .into_inner();
-    assert!(pulled.image_ref.starts_with("sha256:"), "{}", pulled.image_ref);
+    assert!(
+        pulled.image_ref.starts_with("sha256:"),
+        "{}",
+        pulled.image_ref
+    );
     let status = img
         .image_status(cri::ImageStatusRequest {
             image: Some(cri::ImageSpec {
@@ -344,7 +399,11 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     // a long-running container with a memory limit
     let mut cfg = container_config(
         "web",
-        &["sh", "-c", "trap 'exit 42' TERM; echo hello; echo oops >&2; while true; do sleep 0.2; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo hello; echo oops >&2; while true; do sleep 0.2; done",
+        ],
     );
     cfg.linux = Some(cri::LinuxContainerConfig {
         resources: Some(cri::LinuxContainerResources {
@@ -360,7 +419,6 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
             }),
             ..Default::default()
         }),
-        ..Default::default()
     });
     let sandbox_config = pod_config("life", &logs);
     let cid = rt
@@ -374,9 +432,11 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         .into_inner()
         .container_id;
     wait_state(&mut rt, &cid, cri::ContainerState::ContainerCreated).await;
-    rt.start_container(cri::StartContainerRequest { container_id: cid.clone() })
-        .await
-        .unwrap_or_else(|e| panic!("start: {e}\n{}", d.log()));
+    rt.start_container(cri::StartContainerRequest {
+        container_id: cid.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("start: {e}\n{}", d.log()));
     wait_state(&mut rt, &cid, cri::ContainerState::ContainerRunning).await;
 
     // log in the CRI format
@@ -396,12 +456,19 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "life-host");
     let out = exec(&mut rt, &cid, &["cat", "/etc/resolv.conf"]).await;
     let resolv = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(resolv.contains("nameserver 10.10.10.10") && resolv.contains("ndots:8"), "{resolv}");
+    assert!(
+        resolv.contains("nameserver 10.10.10.10") && resolv.contains("ndots:8"),
+        "{resolv}"
+    );
     let out = exec(&mut rt, &cid, &["sh", "-c", "echo e >&2; exit 3"]).await;
     assert_eq!(out.exit_code, 3);
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "e");
     let out = exec(&mut rt, &cid, &["cat", "/proc/1/cmdline"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sh"), "{:?}", out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("sh"),
+        "{:?}",
+        out
+    );
 
     // the memory limit is in the container's cgroup
     let limit_files: Vec<PathBuf> = cgroup_dirs(&d.cgroup_parent)
@@ -410,9 +477,14 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         .filter(|p| p.to_string_lossy().contains(&cid))
         .collect();
     assert_eq!(limit_files.len(), 1, "{limit_files:?}");
-    assert_eq!(std::fs::read_to_string(&limit_files[0]).unwrap().trim(), (64u64 << 20).to_string());
+    assert_eq!(
+        std::fs::read_to_string(&limit_files[0]).unwrap().trim(),
+        (64u64 << 20).to_string()
+    );
     let stats = rt
-        .container_stats(cri::ContainerStatsRequest { container_id: cid.clone() })
+        .container_stats(cri::ContainerStatsRequest {
+            container_id: cid.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -432,9 +504,11 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         .unwrap()
         .into_inner()
         .container_id;
-    rt.start_container(cri::StartContainerRequest { container_id: short.clone() })
-        .await
-        .unwrap();
+    rt.start_container(cri::StartContainerRequest {
+        container_id: short.clone(),
+    })
+    .await
+    .unwrap();
     let st = wait_state(&mut rt, &short, cri::ContainerState::ContainerExited).await;
     assert_eq!(st.exit_code, 7);
     assert_eq!(st.reason, "Error");
@@ -462,7 +536,13 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         }),
         ..Default::default()
     });
-    let before = rt.list_containers(cri::ListContainersRequest::default()).await.unwrap().into_inner().containers.len();
+    let before = rt
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+        .len();
     let e = rt
         .create_container(cri::CreateContainerRequest {
             pod_sandbox_id: pod.clone(),
@@ -472,9 +552,17 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
-    let after = rt.list_containers(cri::ListContainersRequest::default()).await.unwrap().into_inner().containers.len();
+    let after = rt
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+        .len();
     assert_eq!(before, after);
-    let dirs: usize = std::fs::read_dir(d.work.join("root/containers")).unwrap().count();
+    let dirs: usize = std::fs::read_dir(d.work.join("root/containers"))
+        .unwrap()
+        .count();
     assert_eq!(dirs, 2, "only the two real containers have dirs");
 
     // restart the daemon: the running container and its exec keep working
@@ -500,18 +588,29 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     assert_eq!(st.exit_code, 42);
 
     // tear down: nothing of the pod remains
-    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod.clone() })
-        .await
-        .unwrap();
-    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod.clone() })
-        .await
-        .unwrap();
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&*d.work.to_string_lossy()), "mounts left: {mounts}");
+    assert!(
+        !mounts.contains(&*d.work.to_string_lossy()),
+        "mounts left: {mounts}"
+    );
     for h in cgroup_dirs(&d.cgroup_parent) {
         let left: Vec<PathBuf> = walk_dirs(&h).into_iter().skip(1).collect();
         assert!(left.is_empty(), "cgroups left: {left:?}");
     }
-    let list = rt.list_pod_sandbox(cri::ListPodSandboxRequest::default()).await.unwrap().into_inner();
+    let list = rt
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(list.items.is_empty());
 }
