@@ -378,6 +378,7 @@ fn setup_container(cfg: &InitConfig, plan: &NsPlan) -> Result<Ready> {
 
     let propagation = linux.rootfs_propagation().as_deref();
     mounts::prepare_root_propagation(propagation)?;
+    mounts::private_pivot_parents(propagation, rootfs)?;
     mounts::bind_rootfs(rootfs)?;
     let spec_mounts = spec.mounts().clone().unwrap_or_default();
     let mut dev_mounted = false;

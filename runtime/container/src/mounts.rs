@@ -159,9 +159,36 @@ fn ensure_file(p: &Path) -> Result<()> {
 pub fn prepare_root_propagation(rootfs_propagation: Option<&str>) -> Result<()> {
     let flags = rootfs_propagation
         .and_then(propagation_flags)
-        .filter(|f| !f.contains(MsFlags::MS_SHARED))
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     sys_mount(None, Path::new("/"), None, flags | MsFlags::MS_REC, None)
+}
+
+/// With a shared root (bidirectional mounts asked for), the mounts pivot_root looks at must
+/// not be shared: the mount holding the rootfs and the namespace's root mount become private
+/// (only those two, not their children, so shared bind sources keep their peer groups).
+pub fn private_pivot_parents(rootfs_propagation: Option<&str>, rootfs: &Path) -> Result<()> {
+    let shared = rootfs_propagation
+        .and_then(propagation_flags)
+        .is_some_and(|f| f.contains(MsFlags::MS_SHARED));
+    if !shared {
+        return Ok(());
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("reading mountinfo", Path::new("/proc/self/mountinfo"), e))?;
+    if let Some(mp) = containing_mount(&info, rootfs) {
+        sys_mount(None, Path::new(&mp), None, MsFlags::MS_PRIVATE, None)?;
+    }
+    sys_mount(None, Path::new("/"), None, MsFlags::MS_PRIVATE, None)
+}
+
+/// The mount point (field 5 of mountinfo) that contains `path`: the longest prefix.
+pub fn containing_mount(mountinfo: &str, path: &Path) -> Option<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.len())
+        .map(str::to_string)
 }
 
 /// Applies a shared rootfs propagation after pivot_root.
@@ -563,6 +590,17 @@ mod tests {
         assert!(o.bind && o.recursive);
         assert_eq!(o.flags, MsFlags::MS_RDONLY);
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        let info = "22 1 8:1 / / rw shared:1 - ext4 /dev/vda rw\n\
+                    40 22 0:40 / /var/lib/x/rootfs rw - overlay overlay rw\n\
+                    41 22 0:41 / /var/lib/xy rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            containing_mount(info, Path::new("/var/lib/x/rootfs")).as_deref(),
+            Some("/var/lib/x/rootfs")
+        );
+        assert_eq!(
+            containing_mount(info, Path::new("/var/lib/x")).as_deref(),
+            Some("/")
+        );
         assert!(o.data.is_empty());
         let o = opts(&["bind", "private"]);
         assert!(o.bind && !o.recursive);
