@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 /// The effective uid from the text of /proc/self/status, if it has a well-formed `Uid:` line.
 fn effective_uid(status: &str) -> Option<u32> {
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line["Uid:".len()..].split_whitespace().nth(1)?.parse().ok()
+    let ids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    ids.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn main() -> ExitCode {
