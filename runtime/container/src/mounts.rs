@@ -483,9 +483,20 @@ pub fn populate_dev(rootfs: &Path, devices: &[LinuxDevice]) -> Result<()> {
 
 /// Makes `rootfs` the root: pivot `.` onto `.`, then lazily detaches the old root.
 pub fn pivot_root(rootfs: &Path) -> Result<()> {
+    // A descriptor of the old root: after pivot_root(".", ".") a plain "." names the new root
+    // for mount(2) (only umount2 walks up the mounts stacked there), so without it the
+    // rslave below would hit the container's own mounts and cut bidirectional propagation.
+    use std::os::unix::fs::OpenOptionsExt;
+    let old_root = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open("/")
+        .map_err(|e| Error::io("opening the old root", Path::new("/"), e))?;
     nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {}", rootfs.display()), e))?;
     nix::unistd::pivot_root(".", ".")
         .map_err(|e| Error::sys(format!("pivot_root {}", rootfs.display()), e))?;
+    nix::unistd::fchdir(&old_root).map_err(|e| Error::sys("fchdir to the old root", e))?;
+    drop(old_root);
     // keep the detach from propagating to the host
     sys_mount(
         None,
