@@ -269,6 +269,12 @@ async fn bridge_portmap_end_to_end() {
     std::thread::spawn(move || {
         for (n, conn) in listener.incoming().enumerate() {
             let Ok(mut c) = conn else { break };
+            // read the client's line first: closing with unread data would send a RST that
+            // can beat our answer to the client
+            let mut line = String::new();
+            if let Ok(r) = c.try_clone() {
+                let _ = BufReader::new(r).read_line(&mut line);
+            }
             let _ = writeln!(c, "hello {n}");
         }
     });
