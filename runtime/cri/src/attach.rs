@@ -1,19 +1,15 @@
-//! Attach: connects the streaming client to the container's monitor through its attach socket.
-//!
-//! Monitor protocol (see outrigger-monitor): frames `[kind u8][len u32 big-endian][data]`;
-//! client → monitor kind 0 = stdin bytes, 1 = resize (u16 BE cols, u16 BE rows), 2 = close
-//! stdin; monitor → client kind 1 = stdout, 2 = stderr.
+//! Attach: connects the streaming client to the container's monitor through its attach socket,
+//! with the monitor crate's client side of the protocol (`outrigger_monitor::attach`).
 
 use std::path::PathBuf;
 
+use outrigger_monitor::attach::{self as mon, ServerFrame};
 use outrigger_streaming::{AttachRequest, StreamIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{CriError, Result};
 use crate::runtime::Runtime;
 use crate::state::ContainerState;
-
-const MAX_FRAME: usize = 1 << 20;
 
 pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()> {
     let c = rt.get_container(&req.container_id)?;
@@ -29,11 +25,9 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
         .state_dir
         .join("attach")
         .join(format!("{}.sock", d.id));
-    let sock = tokio::net::UnixStream::connect(&socket)
-        .await
-        .map_err(|e| {
-            CriError::internal(format!("attach: connecting to {}: {e}", socket.display()))
-        })?;
+    let sock = mon::connect(&socket).await.map_err(|e| {
+        CriError::internal(format!("attach: connecting to {}: {e}", socket.display()))
+    })?;
     let (mut rd, wr) = sock.into_split();
     let wr = std::sync::Arc::new(tokio::sync::Mutex::new(wr));
     let StreamIo {
@@ -46,18 +40,18 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
         let wr = wr.clone();
         tokio::spawn(async move {
             while let Some(sz) = rx.recv().await {
-                let mut data = Vec::with_capacity(4);
-                data.extend_from_slice(&sz.width.to_be_bytes());
-                data.extend_from_slice(&sz.height.to_be_bytes());
-                if write_frame(&mut *wr.lock().await, 1, &data).await.is_err() {
+                if mon::write_resize(&mut *wr.lock().await, sz.width, sz.height)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
         });
     }
     if let (Some(mut from), true) = (stdin, req.stdin) {
-        // an empty stdin frame declares this client a stdin client (stdin_once counts it)
-        write_frame(&mut *wr.lock().await, 0, &[])
+        // declares this client a stdin client (stdin_once counts it)
+        mon::declare_stdin(&mut *wr.lock().await)
             .await
             .map_err(|e| CriError::internal(format!("attach: {e}")))?;
         let wr = wr.clone();
@@ -66,11 +60,11 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
             loop {
                 match from.read(&mut buf).await {
                     Ok(0) | Err(_) => {
-                        let _ = write_frame(&mut *wr.lock().await, 2, &[]).await;
+                        let _ = mon::write_close_stdin(&mut *wr.lock().await).await;
                         break;
                     }
                     Ok(n) => {
-                        if write_frame(&mut *wr.lock().await, 0, &buf[..n])
+                        if mon::write_stdin(&mut *wr.lock().await, &buf[..n])
                             .await
                             .is_err()
                         {
@@ -81,26 +75,15 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
             }
         });
     }
-    // output until the monitor closes the connection (the container ended) or the client left
+    // output until the monitor reports the exit or closes the connection, or the client left
     loop {
-        let mut head = [0u8; 5];
-        if rd.read_exact(&mut head).await.is_err() {
-            break;
-        }
-        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if len > MAX_FRAME {
-            return Err(CriError::internal(format!(
-                "attach: monitor sent a {len}-byte frame"
-            )));
-        }
-        let mut data = vec![0u8; len];
-        if rd.read_exact(&mut data).await.is_err() {
-            break;
-        }
-        let target = match head[0] {
-            1 => stdout.as_mut(),
-            2 => stderr.as_mut().or(stdout.as_mut()),
-            _ => None,
+        let frame = mon::read_frame(&mut rd)
+            .await
+            .map_err(|e| CriError::internal(format!("attach: reading from the monitor: {e}")))?;
+        let (target, data) = match frame {
+            None | Some(ServerFrame::Exit(_)) => break,
+            Some(ServerFrame::Stdout(data)) => (stdout.as_mut(), data),
+            Some(ServerFrame::Stderr(data)) => (stderr.as_mut().or(stdout.as_mut()), data),
         };
         if let Some(w) = target {
             if w.write_all(&data).await.is_err() {
@@ -110,29 +93,4 @@ pub async fn attach(rt: &Runtime, req: AttachRequest, io: StreamIo) -> Result<()
         }
     }
     Ok(())
-}
-
-async fn write_frame<W: AsyncWriteExt + Unpin>(
-    w: &mut W,
-    kind: u8,
-    data: &[u8],
-) -> std::io::Result<()> {
-    let len = u32::try_from(data.len()).map_err(std::io::Error::other)?;
-    let mut frame = Vec::with_capacity(5 + data.len());
-    frame.push(kind);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(data);
-    w.write_all(&frame).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn frames_are_kind_length_data() {
-        let mut v = Vec::new();
-        write_frame(&mut v, 1, &[0, 80, 0, 24]).await.unwrap();
-        assert_eq!(v, vec![1, 0, 0, 0, 4, 0, 80, 0, 24]);
-    }
 }

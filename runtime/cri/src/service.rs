@@ -788,10 +788,13 @@ impl ImageService for Service {
                 .await
                 .map_err(|e| {
                     let msg = format!("pulling image {name:?}: {e}");
-                    if msg.contains("not found") || msg.contains("NotFound") {
-                        CriError::not_found(msg)
-                    } else {
-                        CriError::internal(msg)
+                    match e {
+                        outrigger_images::Error::InvalidReference { .. } => CriError::invalid(msg),
+                        outrigger_images::Error::NotFound(_)
+                        | outrigger_images::Error::NoMatchingPlatform { .. } => {
+                            CriError::not_found(msg)
+                        }
+                        _ => CriError::internal(msg),
                     }
                 })?;
             Ok(cri::PullImageResponse { image_ref: img.id })

@@ -262,7 +262,6 @@ impl Streamer {
             resize,
             ..
         } = io;
-        let master_fd = master.as_raw_fd();
         if let Some(mut rx) = resize {
             let m = master.try_clone()?;
             tokio::spawn(async move {
@@ -271,7 +270,6 @@ impl Streamer {
                 }
             });
         }
-        let _ = master_fd;
         let reader = tokio::fs::File::from_std(std::fs::File::from(master.try_clone()?));
         let writer = tokio::fs::File::from_std(std::fs::File::from(master));
         if let Some(mut from) = stdin {
