@@ -7,6 +7,7 @@
 //! dir with [`CgroupManager::from_mountinfo`].
 #![deny(unsafe_code)]
 
+mod devices;
 mod mountinfo;
 mod resources;
 mod stats;
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use devices::{
+    BpfInsn, DEVICE_PROGRAM_NAME, DeviceKind, DeviceRule, apply_device_rules_v2,
+    attached_device_programs, compile_device_program,
+};
 use mountinfo::Hierarchy;
 pub use resources::{Resources, blkio_to_io_weight, shares_to_weight, weight_to_shares};
 use resources::{invalid, set_i64, set_str, set_u64};
