@@ -27,15 +27,16 @@ pub struct EnterConfig {
     pub seccomp: Option<LinuxSeccomp>,
 }
 
-/// Namespace kinds in join order: user first, mount last.
+/// Namespace kinds in join order: mount after the others, user last (joined as the host's
+/// root, the others need no capability in the container's user namespace).
 const NAMESPACES: &[(&str, CloneFlags)] = &[
-    ("user", CloneFlags::CLONE_NEWUSER),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),
     ("net", CloneFlags::CLONE_NEWNET),
     ("pid", CloneFlags::CLONE_NEWPID),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
 ];
 
 /// The namespaces of `target` (a /proc/<pid> directory) that differ from those of `me`
@@ -101,6 +102,10 @@ fn run(config: &Path) -> Result<i32> {
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(&root_path)
         .map_err(|e| Error::io("opening container root", &root_path, e))?;
+    let user = fds
+        .iter()
+        .position(|(_, flag, _)| *flag == CloneFlags::CLONE_NEWUSER)
+        .map(|i| fds.remove(i));
     for (f, flag, path) in &fds {
         nix::sched::setns(f, *flag)
             .map_err(|e| Error::sys(format!("setns {}", path.display()), e))?;
@@ -109,6 +114,10 @@ fn run(config: &Path) -> Result<i32> {
     nix::unistd::fchdir(&root).map_err(|e| Error::sys("fchdir to the container root", e))?;
     nix::unistd::chroot(".").map_err(|e| Error::sys("chroot to the container root", e))?;
     drop(root);
+    if let Some((f, flag, path)) = user {
+        nix::sched::setns(&f, flag)
+            .map_err(|e| Error::sys(format!("setns {}", path.display()), e))?;
+    }
 
     match fork()? {
         ForkResult::Child => {

@@ -7,10 +7,10 @@ use crate::process::{Finish, finalize_and_exec};
 use crate::seccomp::{self, SockFilter};
 use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Pid};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -63,13 +63,30 @@ pub fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// How the process gets its user namespace (joined last, after every mount is done as the
+/// host's root, so the namespace owns nothing the setup needed).
+#[derive(Debug, PartialEq, Eq)]
+pub enum UserNs {
+    /// Join the namespace at this path (a pod's, held by its pause process).
+    Join(PathBuf),
+    /// Create one with these `uid_map` and `gid_map` texts (lines `inside outside length`).
+    Create {
+        /// The uid_map text.
+        uid_map: String,
+        /// The gid_map text.
+        gid_map: String,
+    },
+}
+
 /// The namespace plan of a spec.
 #[derive(Debug, PartialEq, Eq)]
 pub struct NsPlan {
-    /// Namespaces to join, in order (user first, mount last).
+    /// Namespaces to join, in order (mount last).
     pub join: Vec<(CloneFlags, PathBuf)>,
     /// Namespaces to create (one unshare call).
     pub create: CloneFlags,
+    /// The user namespace, when not the host's.
+    pub user: Option<UserNs>,
 }
 
 impl Default for NsPlan {
@@ -77,6 +94,7 @@ impl Default for NsPlan {
         Self {
             join: Vec::new(),
             create: CloneFlags::empty(),
+            user: None,
         }
     }
 }
@@ -88,36 +106,124 @@ impl NsPlan {
     }
 }
 
-/// Splits a spec's namespaces into joins and creations. Creating a user namespace is refused
-/// (id mappings are not supported).
+/// The `uid_map`/`gid_map` text of OCI id mappings; `what` names them in errors. Each range
+/// must be non-empty and not overflow 32 bits, and ranges must not overlap on either side.
+pub fn id_map_text(maps: &[LinuxIdMapping], what: &str) -> Result<String> {
+    if maps.is_empty() {
+        return Err(Error::Spec(format!(
+            "a new user namespace needs {what} mappings"
+        )));
+    }
+    if maps.len() > 340 {
+        return Err(Error::Spec(format!(
+            "{} {what} mappings: the kernel takes at most 340",
+            maps.len()
+        )));
+    }
+    let mut text = String::new();
+    let mut ranges: Vec<(u64, u64, u64)> = Vec::new();
+    for m in maps {
+        let (inside, outside, len) = (
+            u64::from(m.container_id()),
+            u64::from(m.host_id()),
+            u64::from(m.size()),
+        );
+        if len == 0 || inside + len > 1 << 32 || outside + len > 1 << 32 {
+            return Err(Error::Spec(format!(
+                "{what} mapping {inside} {outside} {len}: the range must be non-empty and within 32 bits"
+            )));
+        }
+        for (i, o, l) in &ranges {
+            if inside < i + l && *i < inside + len || outside < o + l && *o < outside + len {
+                return Err(Error::Spec(format!(
+                    "{what} mappings {i} {o} {l} and {inside} {outside} {len} overlap"
+                )));
+            }
+        }
+        ranges.push((inside, outside, len));
+        text.push_str(&format!("{inside} {outside} {len}\n"));
+    }
+    Ok(text)
+}
+
+/// Splits a spec's namespaces into joins and creations, and the user namespace apart (a new
+/// one takes the spec's `linux.uidMappings` and `linux.gidMappings`).
 pub fn ns_plan(spec: &Spec) -> Result<NsPlan> {
     let mut plan = NsPlan::default();
-    let list = spec
-        .linux()
-        .as_ref()
+    let linux = spec.linux().as_ref();
+    let list = linux
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    let rank = |t: LinuxNamespaceType| match t {
-        LinuxNamespaceType::User => 0,
-        LinuxNamespaceType::Mount => 2,
-        _ => 1,
-    };
     let mut joins: Vec<(u8, CloneFlags, PathBuf)> = Vec::new();
     for ns in list {
         let flag = ns_flag(ns.typ());
-        match ns.path() {
-            Some(p) => joins.push((rank(ns.typ()), flag, p.clone())),
-            None if ns.typ() == LinuxNamespaceType::User => {
-                return Err(Error::Spec(
-                    "creating a user namespace is not supported".into(),
-                ));
+        match (ns.typ(), ns.path()) {
+            (LinuxNamespaceType::User, Some(p)) => plan.user = Some(UserNs::Join(p.clone())),
+            (LinuxNamespaceType::User, None) => {
+                let uids = linux
+                    .and_then(|l| l.uid_mappings().clone())
+                    .unwrap_or_default();
+                let gids = linux
+                    .and_then(|l| l.gid_mappings().clone())
+                    .unwrap_or_default();
+                plan.user = Some(UserNs::Create {
+                    uid_map: id_map_text(&uids, "uid")?,
+                    gid_map: id_map_text(&gids, "gid")?,
+                });
             }
-            None => plan.create |= flag,
+            (t, Some(p)) => joins.push((u8::from(t == LinuxNamespaceType::Mount), flag, p.clone())),
+            (_, None) => plan.create |= flag,
         }
     }
     joins.sort_by_key(|j| j.0);
     plan.join = joins.into_iter().map(|(_, f, p)| (f, p)).collect();
     Ok(plan)
+}
+
+/// Creates a user namespace with the given maps and returns a descriptor of it: a child
+/// unshares it and waits while we (root in the parent namespace) write its maps.
+fn create_userns(uid_map: &str, gid_map: &str) -> Result<OwnedFd> {
+    let pipe =
+        || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e));
+    let (ready_r, ready_w) = pipe()?;
+    let (done_r, done_w) = pipe()?;
+    match fork()? {
+        ForkResult::Child => {
+            drop(ready_r);
+            drop(done_w);
+            let ok = nix::sched::unshare(CloneFlags::CLONE_NEWUSER).is_ok();
+            let _ = nix::unistd::write(&ready_w, if ok { b"1" } else { b"0" });
+            drop(ready_w);
+            let mut b = [0u8; 1];
+            // returns at EOF: the parent is done with our namespace
+            let _ = nix::unistd::read(&done_r, &mut b);
+            std::process::exit(0);
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(done_r);
+            let res = (|| {
+                let mut b = [0u8; 1];
+                let n = nix::unistd::read(&ready_r, &mut b).map_err(|e| Error::sys("read", e))?;
+                if n != 1 || b[0] != b'1' {
+                    return Err(Error::Spec(
+                        "cannot create a user namespace (unshare CLONE_NEWUSER failed)".into(),
+                    ));
+                }
+                let proc = PathBuf::from(format!("/proc/{child}"));
+                for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+                    let p = proc.join(file);
+                    std::fs::write(&p, text).map_err(|e| Error::io("writing", &p, e))?;
+                }
+                let ns = proc.join("ns/user");
+                let f = std::fs::File::open(&ns).map_err(|e| Error::io("opening", &ns, e))?;
+                Ok(OwnedFd::from(f))
+            })();
+            drop(done_w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            res
+        }
+    }
 }
 
 /// Runs `outrigger-cri init <config>`. Returns the exit code of the intermediate process
@@ -148,6 +254,13 @@ fn run(config: &Path) -> Result<i32> {
             .map_err(|e| Error::sys(format!("setns {}", path.display()), e))?;
     }
     drop(fds);
+    let userns = match &plan.user {
+        None => None,
+        Some(UserNs::Join(p)) => Some(OwnedFd::from(
+            std::fs::File::open(p).map_err(|e| Error::io("opening namespace", p, e))?,
+        )),
+        Some(UserNs::Create { uid_map, gid_map }) => Some(create_userns(uid_map, gid_map)?),
+    };
     if !plan.create.is_empty() {
         nix::sched::unshare(plan.create)
             .map_err(|e| Error::sys(format!("unshare {:?}", plan.create), e))?;
@@ -167,7 +280,7 @@ fn run(config: &Path) -> Result<i32> {
         ForkResult::Child => {
             drop(rd);
             drop(pid_file);
-            let code = child(&cfg, &plan, wr);
+            let code = child(&cfg, &plan, wr, userns);
             std::process::exit(code);
         }
         ForkResult::Parent { child } => {
@@ -198,7 +311,7 @@ pub(crate) fn fork() -> Result<ForkResult> {
 
 /// The container process: set up, report over `report`, then wait for start and exec (or
 /// pause). Returns an exit code on failure.
-fn child(cfg: &InitConfig, plan: &NsPlan, report: OwnedFd) -> i32 {
+fn child(cfg: &InitConfig, plan: &NsPlan, report: OwnedFd, userns: Option<OwnedFd>) -> i32 {
     let mut report = std::fs::File::from(report);
     let tty = std::env::var(crate::process::TTY_ENV).is_ok_and(|v| v == "1")
         || cfg
@@ -213,8 +326,19 @@ fn child(cfg: &InitConfig, plan: &NsPlan, report: OwnedFd) -> i32 {
     let prepared = if cfg.pause {
         setup_pause(cfg, plan)
     } else {
-        setup_container(cfg, plan)
+        setup_container(cfg, plan, userns.as_ref().map(|u| u.as_fd()))
     };
+    // the user namespace last: everything above was done as the host's root
+    let prepared = prepared.and_then(|r| match &userns {
+        Some(u) => {
+            nix::sched::setns(u, CloneFlags::CLONE_NEWUSER)
+                .map_err(|e| Error::sys("setns to the user namespace", e))?;
+            check_ids_mapped(cfg)?;
+            Ok(r)
+        }
+        None => Ok(r),
+    });
+    drop(userns);
     let ready = match prepared {
         Ok(r) => r,
         Err(e) => {
@@ -254,6 +378,47 @@ fn child(cfg: &InitConfig, plan: &NsPlan, report: OwnedFd) -> i32 {
     } else {
         126
     }
+}
+
+/// Whether `id` falls in one of the ranges of a `uid_map`/`gid_map` text (inside ids).
+pub fn id_mapped(map: &str, id: u32) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        f.len() == 3 && f[0] <= u64::from(id) && u64::from(id) < f[0] + f[2]
+    })
+}
+
+/// In a user namespace: the process's uid, gid and groups must be mapped, or it could not
+/// take them (checked now, so CreateContainer fails rather than the start).
+fn check_ids_mapped(cfg: &InitConfig) -> Result<()> {
+    let Some(user) = cfg.spec.process().as_ref().map(|p| p.user()) else {
+        return Ok(());
+    };
+    let read = |f: &str| {
+        let p = Path::new("/proc/self").join(f);
+        std::fs::read_to_string(&p).map_err(|e| Error::io("reading", p, e))
+    };
+    let (uids, gids) = (read("uid_map")?, read("gid_map")?);
+    if !id_mapped(&uids, user.uid()) {
+        return Err(Error::Spec(format!(
+            "uid {} is not mapped in the user namespace (uid_map: {})",
+            user.uid(),
+            uids.split_whitespace().collect::<Vec<_>>().join(" ")
+        )));
+    }
+    let groups = user.additional_gids().clone().unwrap_or_default();
+    for g in std::iter::once(user.gid()).chain(groups) {
+        if !id_mapped(&gids, g) {
+            return Err(Error::Spec(format!(
+                "gid {g} is not mapped in the user namespace (gid_map: {})",
+                gids.split_whitespace().collect::<Vec<_>>().join(" ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What setup leaves for the start phase.
@@ -333,7 +498,11 @@ fn pause_loop() -> i32 {
     }
 }
 
-fn setup_container(cfg: &InitConfig, plan: &NsPlan) -> Result<Ready> {
+fn setup_container(
+    cfg: &InitConfig,
+    plan: &NsPlan,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<Ready> {
     let spec = &cfg.spec;
     let root = spec
         .root()
@@ -383,7 +552,7 @@ fn setup_container(cfg: &InitConfig, plan: &NsPlan) -> Result<Ready> {
     let spec_mounts = spec.mounts().clone().unwrap_or_default();
     let mut dev_mounted = false;
     for m in &spec_mounts {
-        mounts::mount_one(rootfs, m).map_err(|e| match e {
+        mounts::mount_one(rootfs, m, userns).map_err(|e| match e {
             Error::Sys { op, source } => Error::sys(
                 format!("{op} (mount {})", m.destination().display()),
                 source,
@@ -449,16 +618,67 @@ mod tests {
         let p = ns_plan(&s).unwrap();
         assert_eq!(p.create, CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID);
         let joined: Vec<CloneFlags> = p.join.iter().map(|j| j.0).collect();
-        assert_eq!(joined[0], CloneFlags::CLONE_NEWUSER);
-        assert_eq!(joined.len(), 3);
+        assert_eq!(
+            joined,
+            vec![CloneFlags::CLONE_NEWNET, CloneFlags::CLONE_NEWUTS]
+        );
+        assert_eq!(p.user, Some(UserNs::Join("/proc/9/ns/user".into())));
         assert!(p.creates(CloneFlags::CLONE_NEWNS));
         assert!(!p.creates(CloneFlags::CLONE_NEWUTS));
     }
 
     #[test]
-    fn new_user_namespace_is_refused() {
+    fn new_user_namespace_needs_mappings() {
         let e = ns_plan(&spec(r#"[{"type":"user"}]"#)).unwrap_err();
-        assert!(e.to_string().contains("user namespace"), "{e}");
+        assert!(e.to_string().contains("needs uid mappings"), "{e}");
+        let s: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"user"},{"type":"ipc"}],
+                "uidMappings":[{"containerID":0,"hostID":1000,"size":65536}],
+                "gidMappings":[{"containerID":0,"hostID":2000,"size":10},
+                               {"containerID":10,"hostID":5000,"size":5}]}}"#,
+        )
+        .unwrap();
+        let p = ns_plan(&s).unwrap();
+        assert_eq!(
+            p.user,
+            Some(UserNs::Create {
+                uid_map: "0 1000 65536\n".into(),
+                gid_map: "0 2000 10\n10 5000 5\n".into(),
+            })
+        );
+        assert_eq!(p.create, CloneFlags::CLONE_NEWIPC);
+    }
+
+    #[test]
+    fn mapped_ids() {
+        let map = "         0     300000      65536\n     65536    5000          1\n";
+        assert!(id_mapped(map, 0));
+        assert!(id_mapped(map, 65535));
+        assert!(id_mapped(map, 65536));
+        assert!(!id_mapped(map, 65537));
+        assert!(!id_mapped("", 0));
+    }
+
+    #[test]
+    fn id_maps_are_checked() {
+        let m = |c: u32, h: u32, n: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(c)
+                .host_id(h)
+                .size(n)
+                .build()
+                .unwrap()
+        };
+        assert!(id_map_text(&[m(0, 1000, 0)], "uid").is_err());
+        assert!(id_map_text(&[m(0, u32::MAX, 2)], "uid").is_err());
+        let e = id_map_text(&[m(0, 1000, 100), m(50, 5000, 10)], "gid").unwrap_err();
+        assert!(e.to_string().contains("overlap"), "{e}");
+        let e = id_map_text(&[m(0, 1000, 100), m(200, 1050, 10)], "gid").unwrap_err();
+        assert!(e.to_string().contains("overlap"), "{e}");
+        assert_eq!(
+            id_map_text(&[m(0, 1000, 100), m(100, 5000, 1)], "uid").unwrap(),
+            "0 1000 100\n100 5000 1\n"
+        );
     }
 
     #[test]

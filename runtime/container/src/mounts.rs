@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::paths::resolve_in_root;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,11 @@ pub struct MountOptions {
     pub bind: bool,
     /// A recursive bind mount (`rbind`).
     pub recursive: bool,
+    /// Map the ids of the bind mount through the container's user namespace (`idmap`,
+    /// `ridmap` for every submount too).
+    pub idmap: bool,
+    /// Make the mount and every mount below it read-only (`rro`).
+    pub recursive_readonly: bool,
 }
 
 impl Default for MountOptions {
@@ -31,6 +37,8 @@ impl Default for MountOptions {
             data: String::new(),
             bind: false,
             recursive: false,
+            idmap: false,
+            recursive_readonly: false,
         }
     }
 }
@@ -74,6 +82,14 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 continue;
             }
             "tmpcopyup" => continue,
+            "idmap" | "ridmap" => {
+                o.idmap = true;
+                continue;
+            }
+            "rro" => {
+                o.recursive_readonly = true;
+                (MsFlags::MS_RDONLY, MsFlags::empty())
+            }
             other => {
                 if let Some(p) = propagation_flags(other) {
                     o.propagation.push(p);
@@ -210,8 +226,9 @@ pub fn bind_rootfs(rootfs: &Path) -> Result<()> {
     )
 }
 
-/// Performs one OCI mount with its destination resolved inside `rootfs`.
-pub fn mount_one(rootfs: &Path, m: &Mount) -> Result<()> {
+/// Performs one OCI mount with its destination resolved inside `rootfs`. `userns` is the
+/// container's user namespace, for `idmap` bind mounts.
+pub fn mount_one(rootfs: &Path, m: &Mount, userns: Option<BorrowedFd<'_>>) -> Result<()> {
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = resolve_in_root(rootfs, m.destination())?;
@@ -234,11 +251,26 @@ pub fn mount_one(rootfs: &Path, m: &Mount) -> Result<()> {
         } else {
             ensure_file(&dest)?;
         }
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive {
-            flags |= MsFlags::MS_REC;
+        if opts.idmap {
+            let userns = userns.ok_or_else(|| {
+                Error::Spec(format!(
+                    "idmapped mount on {} without a user namespace",
+                    m.destination().display()
+                ))
+            })?;
+            outrigger_mountapi::idmapped_bind(src, &dest, userns, opts.recursive).map_err(|e| {
+                Error::sys(
+                    format!("idmapped bind: {} {}", e.op, e.path.display()),
+                    e.errno,
+                )
+            })?;
+        } else {
+            let mut flags = MsFlags::MS_BIND;
+            if opts.recursive {
+                flags |= MsFlags::MS_REC;
+            }
+            sys_mount(Some(src), &dest, None, flags, data)?;
         }
-        sys_mount(Some(src), &dest, None, flags, data)?;
         let extra = opts.flags - MsFlags::MS_REMOUNT;
         if !extra.is_empty() {
             // bind mounts take their flags from a remount
@@ -261,6 +293,14 @@ pub fn mount_one(rootfs: &Path, m: &Mount) -> Result<()> {
     }
     for p in &opts.propagation {
         sys_mount(None, &dest, None, *p, None)?;
+    }
+    if opts.recursive_readonly {
+        outrigger_mountapi::make_recursively_readonly(&dest).map_err(|e| {
+            Error::sys(
+                format!("recursive read-only: {} {}", e.op, e.path.display()),
+                e.errno,
+            )
+        })?;
     }
     Ok(())
 }
@@ -593,6 +633,16 @@ mod tests {
             opts(&["rw", "ro", "nodev", "dev"]).flags,
             MsFlags::MS_RDONLY
         );
+    }
+
+    #[test]
+    fn idmap_and_recursive_readonly() {
+        let o = opts(&["rbind", "idmap", "rro"]);
+        assert!(o.bind && o.recursive && o.idmap && o.recursive_readonly);
+        assert_eq!(o.flags, MsFlags::MS_RDONLY);
+        assert_eq!(o.data, "");
+        let o = opts(&["bind", "ridmap"]);
+        assert!(o.idmap && !o.recursive_readonly);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use outrigger_container::{EnterConfig, InitConfig, enter_main, init_main};
 use serde_json::json;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,6 +47,7 @@ fn main() {
         ("enter_runs_inside", enter_runs_inside),
         ("pause_container", pause_container),
         ("cgroup_mount", cgroup_mount),
+        ("user_namespace", user_namespace),
         (
             "tty_mode_takes_controlling_terminal",
             tty_mode_takes_controlling_terminal,
@@ -479,6 +481,98 @@ fn cgroup_mount() {
         );
     }
     assert!(out.contains("cg=ro\n"), "{out}");
+}
+
+/// A container in a new user namespace (0..65536 → 300000..): its root is uid 300000 on the
+/// host, files of the (unmapped) rootfs show as the overflow id, an idmapped volume shows its
+/// on-disk owners through the mapping, and `enter` joins the same namespace.
+fn user_namespace() {
+    let fx = Fixture::new();
+    let vol = fx.dir.path().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("root-owned"), "r").unwrap();
+    std::fs::write(vol.join("user-owned"), "u").unwrap();
+    nix::unistd::chown(&vol.join("user-owned"), Some(7.into()), Some(8.into())).unwrap();
+    let script = "cat /proc/self/uid_map /proc/self/gid_map; echo uid=$(id -u); \
+        echo bin=$(stat -c %u /bin/busybox); touch /tmp/f && echo tmp=$(stat -c %u:%g /tmp/f); \
+        echo vol=$(stat -c %u:%g /vol/root-owned)/$(stat -c %u:%g /vol/user-owned); \
+        touch /vol/new && echo volwrite=ok; sleep 30";
+    let mut spec = fx.spec(&["sh", "-c", script], "userns");
+    let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "user"}));
+    spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "idmap", "rw"]
+    }));
+    let cfg = fx.write_init(spec.clone(), None, false);
+    let (code, out, err) = fx.init(&cfg);
+    assert_eq!(code, 0, "init failed: {err}");
+    let pid = fx.pid();
+    let _guard = Reap(pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while Instant::now() < deadline && !text.contains("volwrite=") {
+        std::thread::sleep(Duration::from_millis(50));
+        text = std::fs::read_to_string(&out).unwrap();
+    }
+    let maps: Vec<Vec<&str>> = text
+        .lines()
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(maps, vec![vec!["0", "300000", "65536"]; 2], "{text}");
+    for want in [
+        "uid=0\n",
+        "bin=65534\n",
+        "tmp=0:0\n",
+        "vol=0:0/7:8\n",
+        "volwrite=ok\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // seen from the host, the container's root is uid 300000; the new file on the volume is
+    // stored on disk as the container's uid 0
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.contains("300000"), "{uid_line}");
+    assert_eq!(std::fs::metadata(vol.join("new")).unwrap().uid(), 0);
+    // enter joins the user namespace last
+    let ec = EnterConfig {
+        target_pid: pid,
+        process: serde_json::from_value(spec["process"].clone()).unwrap(),
+        cgroup_procs: Vec::new(),
+        seccomp: None,
+    };
+    let mut ec = ec;
+    ec.process.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "cat /proc/self/uid_map; id -u".into(),
+    ]));
+    let p = fx.dir.path().join("enter.json");
+    std::fs::write(&p, serde_json::to_vec(&ec).unwrap()).unwrap();
+    let o = Command::new(std::env::current_exe().unwrap())
+        .arg("enter")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(words, ["0", "300000", "65536", "0"], "{text}");
+    // a mapping that does not cover uid 0 of the process fails clearly at create
+    spec["linux"]["uidMappings"] = json!([{"containerID": 1, "hostID": 300000, "size": 10}]);
+    spec["mounts"].as_array_mut().unwrap().pop();
+    let cfg = fx.write_init(spec, None, false);
+    let (code, _, err) = fx.init(&cfg);
+    assert_ne!(code, 0);
+    assert!(err.contains("uid 0 is not mapped"), "{err}");
 }
 
 fn tty_mode_takes_controlling_terminal() {
