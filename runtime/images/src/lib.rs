@@ -20,7 +20,7 @@ pub use error::Error;
 pub use hosts::{Capabilities, RegistryConfig, RegistryHost, api_root};
 pub use manifest::{ImageConfig, oci_arch};
 pub use reference::{Reference, normalize_reference};
-pub use rootfs::{unmount_rootfs, writable_usage};
+pub use rootfs::{IdMappedRoot, unmount_rootfs, writable_usage};
 pub use store::{FsUsage, Image, ImageStore};
 pub use unpack::{UnpackOptions, unpack_layer};
 

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
@@ -71,13 +72,79 @@ pub(crate) fn overlay_options(
     Ok(opts)
 }
 
+/// The id mapping of a rootfs for a container in a user namespace: the image layers are
+/// seen through idmapped mounts of that namespace, and the writable layer's root belongs to
+/// the host ids of the container's root.
+#[derive(Clone, Copy, Debug)]
+pub struct IdMappedRoot<'a> {
+    /// The container's user namespace.
+    pub userns: BorrowedFd<'a>,
+    /// Host uid of the container's uid 0.
+    pub root_uid: u32,
+    /// Host gid of the container's gid 0.
+    pub root_gid: u32,
+}
+
+/// Idmapped copies of the layer dirs at `container_dir/lower/<n>`; returns their names
+/// relative to `container_dir`, in the order given.
+fn idmapped_lowers(
+    layers_dir: &Path,
+    dirs: &[String],
+    container_dir: &Path,
+    userns: BorrowedFd<'_>,
+) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let name = format!("lower/{i}");
+        let target = container_dir.join(&name);
+        fs::create_dir_all(&target).map_err(|e| Error::io("create directory", &target, e))?;
+        outrigger_mountapi::idmapped_bind(&layers_dir.join(d), &target, userns, false).map_err(
+            |e| Error::Mount {
+                op: "idmapped mount of an image layer at",
+                path: target.clone(),
+                source: e.errno,
+            },
+        )?;
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// Detach and remove `container_dir/lower/*` (the idmapped layer mounts: overlay keeps its
+/// own references to them once mounted).
+fn drop_idmapped_lowers(container_dir: &Path) -> Result<(), Error> {
+    let lower = container_dir.join("lower");
+    let entries = match fs::read_dir(&lower) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read directory", &lower, e)),
+    };
+    for ent in entries.flatten() {
+        // a bind of the same filesystem: the device number cannot tell it is a mount
+        let p = ent.path();
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+            Err(e) => {
+                return Err(Error::Mount {
+                    op: "detach idmapped layer",
+                    path: p,
+                    source: e,
+                });
+            }
+        }
+    }
+    remove_any(&lower)
+}
+
 /// Mount overlay at `container_dir/rootfs` with the given layer dirs (names under `layers_dir`,
-/// top first). The mount runs in a helper thread with its own cwd (unshare CLONE_FS + chdir to
-/// `layers_dir`) so the lowerdir list is short relative names.
+/// top first), idmapped when `idmap` is given. The mount runs in a helper thread with its own
+/// cwd (unshare CLONE_FS + chdir to `layers_dir`, or `container_dir` for idmapped layers) so
+/// the lowerdir list is short relative names.
 pub(crate) fn mount_overlay(
     layers_dir: &Path,
     dirs: &[String],
     container_dir: &Path,
+    idmap: Option<IdMappedRoot<'_>>,
 ) -> Result<PathBuf, Error> {
     let upper = container_dir.join("upper");
     let work = container_dir.join("work");
@@ -99,9 +166,29 @@ pub(crate) fn mount_overlay(
     } else {
         empty
     };
-    let opts = overlay_options(dirs, &empty_abs, &upper, &work)?;
+    let (dirs, cwd) = match idmap {
+        None => (dirs.to_vec(), layers_dir.to_path_buf()),
+        Some(m) => {
+            nix::unistd::chown(&upper, Some(m.root_uid.into()), Some(m.root_gid.into())).map_err(
+                |e| Error::Mount {
+                    op: "chown the writable layer for",
+                    path: upper.clone(),
+                    source: e,
+                },
+            )?;
+            let lowers = idmapped_lowers(layers_dir, dirs, container_dir, m.userns);
+            match lowers {
+                Ok(l) => (l, container_dir.to_path_buf()),
+                Err(e) => {
+                    let _ = drop_idmapped_lowers(container_dir);
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let opts = overlay_options(&dirs, &empty_abs, &upper, &work)?;
     let target = rootfs.clone();
-    let layers_dir = layers_dir.to_path_buf();
+    let layers_dir = cwd;
     let res = std::thread::scope(|s| {
         s.spawn(|| -> Result<(), Error> {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).map_err(|e| Error::Mount {
@@ -136,6 +223,12 @@ pub(crate) fn mount_overlay(
             })
         })
     });
+    if idmap.is_some() {
+        let dropped = drop_idmapped_lowers(container_dir);
+        if res.is_ok() {
+            dropped?;
+        }
+    }
     res.map(|()| rootfs)
 }
 
@@ -175,6 +268,7 @@ pub fn unmount_rootfs(container_dir: &Path) -> Result<(), Error> {
             }
         }
     }
+    drop_idmapped_lowers(container_dir)?;
     if is_mountpoint(&rootfs) {
         return Err(Error::Mount {
             op: "umount (still mounted)",

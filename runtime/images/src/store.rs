@@ -569,6 +569,17 @@ impl ImageStore {
     /// Mount the image's rootfs at `container_dir/rootfs` (overlay; upper and work dirs in
     /// `container_dir`). Idempotent. The layers stay until [`crate::unmount_rootfs`].
     pub fn mount_rootfs(&self, image: &str, container_dir: &Path) -> Result<PathBuf, Error> {
+        self.mount_rootfs_mapped(image, container_dir, None)
+    }
+
+    /// [`Self::mount_rootfs`] for a container in a user namespace when `idmap` is given: the
+    /// layers are seen through idmapped mounts, so their files belong to the container's ids.
+    pub fn mount_rootfs_mapped(
+        &self,
+        image: &str,
+        container_dir: &Path,
+        idmap: Option<crate::IdMappedRoot<'_>>,
+    ) -> Result<PathBuf, Error> {
         // Held until the mount record is written, so gc cannot sweep these layers meanwhile.
         let m = self.lock();
         let (dirs, diff_ids) = Self::layer_dirs(&m, image)?;
@@ -597,7 +608,7 @@ impl ImageStore {
         let res = write_atomic(&record, &data);
         drop(m);
         let res = res.and_then(|()| {
-            crate::rootfs::mount_overlay(&self.root.join("layers"), &dirs, container_dir)
+            crate::rootfs::mount_overlay(&self.root.join("layers"), &dirs, container_dir, idmap)
         });
         if res.is_err() {
             // not mounted: the layers need not be kept for it

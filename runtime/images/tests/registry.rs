@@ -136,6 +136,76 @@ async fn serve(reg: Shared) -> SocketAddr {
     addr
 }
 
+/// A user namespace mapping 0..65536 to 400000.., held by a child killed on drop.
+struct UserNs(std::process::Child, std::os::fd::OwnedFd);
+impl Drop for UserNs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn userns() -> UserNs {
+    let child = std::process::Command::new("unshare")
+        .args(["--user", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mine = std::fs::read_link("/proc/self/ns/user").unwrap();
+    for _ in 0..200 {
+        if std::fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|t| t != mine) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for f in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{f}"), "0 400000 65536").unwrap();
+    }
+    let fd = std::fs::File::open(format!("/proc/{pid}/ns/user")).unwrap();
+    UserNs(child, fd.into())
+}
+
+/// The rootfs of a container in a user namespace: layer files show as the mapped ids, the
+/// writable layer's root and copied-up files belong to the container's root, the layers on
+/// disk are unchanged, and no idmapped layer mount is left in the mount table.
+fn idmapped_rootfs(store: &ImageStore, image: &str) {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let ns = userns();
+    let cdir = tempfile::tempdir().unwrap();
+    let guard = MountGuard(cdir.path().to_path_buf());
+    let map = outrigger_images::IdMappedRoot {
+        userns: ns.1.as_fd(),
+        root_uid: 400000,
+        root_gid: 400000,
+    };
+    let rootfs = store
+        .mount_rootfs_mapped(image, cdir.path(), Some(map))
+        .unwrap();
+    let hello = std::fs::metadata(rootfs.join("bin/hello")).unwrap();
+    assert_eq!((hello.uid(), hello.gid()), (400000, 400000));
+    assert_eq!(std::fs::metadata(&rootfs).unwrap().uid(), 400000);
+    assert_eq!(std::fs::read(rootfs.join("bin/hello")).unwrap(), b"hello");
+    assert!(!rootfs.join("etc/gone").exists());
+    std::fs::write(rootfs.join("etc/added"), b"changed").unwrap();
+    assert_eq!(
+        std::fs::metadata(cdir.path().join("upper/etc/added"))
+            .unwrap()
+            .uid(),
+        400000,
+        "copy-up keeps the mapped owner"
+    );
+    assert!(!cdir.path().join("lower").exists());
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mi.contains(&cdir.path().join("lower").display().to_string()),
+        "idmapped layer mounts left behind"
+    );
+    unmount_rootfs(cdir.path()).unwrap();
+    assert!(!mounted(&rootfs));
+    drop(guard);
+}
+
 /// Unmounts on drop, so a failing test leaves no mount behind.
 struct MountGuard(PathBuf);
 impl Drop for MountGuard {
@@ -378,6 +448,7 @@ async fn pull_mount_remove() {
     );
     let (bytes, inodes) = writable_usage(cdir.path()).unwrap();
     assert!(bytes > 0 && inodes >= 2, "{bytes} {inodes}");
+    idmapped_rootfs(&store, &a.id);
 
     // removal keeps layers of the mounted rootfs
     store.remove(&name).unwrap();
