@@ -2,7 +2,8 @@
 # hack/lib/critest-images.sh: the parts of critest's images (cri-tools v1.37 pkg/validate) that
 # are more than busybox plus a file: real nginx, real Apache httpd (both from Debian packages,
 # unpacked with dpkg-deb, never installed on the host), the setuid `nonewprivs` helper
-# (hack/images/nonewprivs) and util-linux's `ipcs` for the default busybox image.
+# (hack/images/nonewprivs), and for the default busybox image Debian's dynamically linked busybox
+# (its shell execs commands, unlike busybox-static's) and util-linux's `ipcs`.
 # Sourced by hack/cluster; uses its ROOT, CACHE, LOCAL, LOGDIR, log, die, derive and DERIVE_DIR.
 #
 # Debian packages are fetched with `apt-get download` once and kept in $CACHE/debs, so a rebuild
@@ -67,10 +68,46 @@ copy_libs() {
   done
 }
 
-# add_ipcs ROOT: util-linux's ipcs (critest's HostIpc specs run `ipcs -m`; Debian's busybox-static
-# has no ipcs applet) with its libraries
+# add_exec_busybox ROOT: a layer that turns the busybox-static image into one whose shell execs
+# commands: Debian's dynamically linked busybox (package busybox, with the libraries it links) at
+# /bin/busybox, every one of its applets hard-linked to it as busybox_rootfs does (so masking one
+# applet path does not mask the shell), and a whiteout for each applet only busybox-static has, so
+# that no static applet is left in the image. Why: busybox-static is built with
+# FEATURE_SH_STANDALONE/PREFER_APPLETS, so its `sh -c ls` runs the ls applet in-process and never
+# execs /bin/ls; critest's MaskedPaths spec masks /bin/ls and expects `/bin/sh -c ls` to fail with
+# "/bin/sh: ls: Permission denied", as with upstream's busybox image, whose shell looks `ls` up in
+# PATH (and finds the masked /bin/ls). Debian's busybox package is built without those options.
+add_exec_busybox() {
+  local root="$1" x="$DERIVE_DIR/busybox-debs" bb a
+  [[ -d "$x" ]] || unpack_debs "$x" busybox
+  bb="$x/bin/busybox"
+  [[ -x "$bb" ]] || die "no bin/busybox in Debian's busybox package (unpacked in $x)"
+  # a standalone shell would run the ls applet even with an empty PATH
+  if "$bb" sh -c 'PATH=/nonexistent; ls / >/dev/null' 2>/dev/null; then
+    die "$bb runs applets without a PATH lookup (FEATURE_SH_STANDALONE): masking /bin/ls would not stop sh -c ls"
+  fi
+  mkdir -p "$root/bin"
+  cp "$bb" "$root/bin/busybox"
+  for a in $("$bb" --list-full); do
+    [[ "$a" == bin/busybox ]] && continue
+    mkdir -p "$root/$(dirname "$a")"
+    ln -f "$root/bin/busybox" "$root/$a"
+  done
+  for a in $(/bin/busybox --list-full); do # the base image's applets (hack/cluster busybox_rootfs)
+    [[ "$a" == bin/busybox || -e "$root/$a" ]] && continue
+    mkdir -p "$root/$(dirname "$a")"
+    : >"$root/$(dirname "$a")/.wh.$(basename "$a")"
+  done
+  copy_libs "$root" "" "$bb"
+}
+
+# add_ipcs ROOT: the layer hack/cluster puts on busybox-static for critest's default image
+# (registry.k8s.io/e2e-test-images/busybox:1.29-2): a busybox whose shell execs commands
+# (add_exec_busybox) and util-linux's ipcs (critest's HostIpc specs run `ipcs -m`; Debian's
+# busybox has no ipcs applet) with its libraries
 add_ipcs() {
   local root="$1" ipcs
+  add_exec_busybox "$root"
   ipcs="$(command -v ipcs)" || die "ipcs missing on the host (Debian package util-linux)"
   mkdir -p "$root/usr/bin"
   cp -L "$ipcs" "$root/usr/bin/ipcs"
