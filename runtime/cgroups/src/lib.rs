@@ -187,6 +187,14 @@ impl CgroupManager {
         self.hybrid
     }
 
+    /// The mount point of the unified (v2) hierarchy, if one is mounted.
+    pub fn unified_mount(&self) -> Option<&Path> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.unified)
+            .map(|h| h.mount.as_path())
+    }
+
     /// Controllers available, each with its mount point (v2 ones from `cgroup.controllers`).
     pub fn controllers(&self) -> Vec<(String, PathBuf)> {
         self.hierarchies

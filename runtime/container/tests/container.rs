@@ -459,10 +459,16 @@ fn cgroup_mount() {
         &[
             "sh",
             "-c",
-            "ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null || echo cg=ro",
+            "ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null || echo cg=ro; \
+             grep -v ':/$' /proc/self/cgroup || echo all=root",
         ],
         "cg",
     );
+    // in its own cgroup namespace the container's cgroup is the root it sees
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
     spec["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
         "options": ["ro", "nosuid", "noexec", "nodev"]
@@ -481,6 +487,7 @@ fn cgroup_mount() {
         );
     }
     assert!(out.contains("cg=ro\n"), "{out}");
+    assert!(out.contains("all=root\n"), "{out}");
 }
 
 /// A container in a new user namespace (0..65536 → 300000..): its root is uid 300000 on the

@@ -214,6 +214,7 @@ impl Runtime {
             .unwrap_or_default();
         let host_net = ns.network == cri::NamespaceMode::Node as i32;
         let host_ipc = ns.ipc == cri::NamespaceMode::Node as i32;
+        let userns = spec::pod_user_mappings(&ns).map_err(spec_error)?;
 
         // files shared by the pod's containers
         let host_resolv = fs::read_to_string(&self.cfg.host_resolv_conf).unwrap_or_default();
@@ -230,6 +231,14 @@ impl Runtime {
             config.hostname.clone()
         };
         fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+        if let Some(m) = &userns {
+            // the pod's files belong to its root
+            for f in ["hostname", "resolv.conf"] {
+                let p = dir.join(f);
+                nix::unistd::chown(&p, Some(m.uid_host.into()), Some(m.gid_host.into()))
+                    .ctx(|| format!("chown {}", p.display()))?;
+            }
+        }
         let mut shm_mounted = false;
         if !host_ipc {
             let shm = dir.join("shm");
@@ -290,6 +299,11 @@ impl Runtime {
                     .collect::<Vec<_>>(),
             ),
         )?;
+        if let Some(m) = &userns {
+            let p = dir.join("hosts");
+            nix::unistd::chown(&p, Some(m.uid_host.into()), Some(m.gid_host.into()))
+                .ctx(|| format!("chown {}", p.display()))?;
+        }
 
         // cgroups: the pod's (the kubelet's parent, or ours) and the pause process's below it
         let (pod_cgroup, owns) = if linux.cgroup_parent.is_empty() {
@@ -334,6 +348,8 @@ impl Runtime {
             ipc_ns: None,
             uts_ns: None,
             pid_ns: None,
+            user_ns: None,
+            userns,
             sandbox_dir: dir.clone(),
             config: config.clone(),
         };
@@ -633,14 +649,37 @@ impl Runtime {
                 let _ = fs::remove_dir_all(&d);
             });
         }
-        let rootfs = self
-            .images
-            .mount_rootfs(&image.id, &dir)
-            .map_err(|e| CriError::internal(format!("preparing the root filesystem: {e}")))?;
+        let pause = format!("/proc/{}/ns", sd.pause_pid);
+        let sandbox_ns = sandbox_config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.clone())
+            .unwrap_or_default();
+        let userns = spec::pod_user_mappings(&sandbox_ns).map_err(spec_error)?;
+        let user_ns = userns.map(|_| PathBuf::from(format!("{pause}/user")));
+        let rootfs = {
+            let userns_file = match &user_ns {
+                Some(p) => Some(fs::File::open(p).ctx(|| {
+                    format!("opening the pod's user namespace {}", p.display())
+                })?),
+                None => None,
+            };
+            let idmap = match (&userns_file, &userns) {
+                (Some(f), Some(m)) => Some(outrigger_images::IdMappedRoot {
+                    userns: std::os::fd::AsFd::as_fd(f),
+                    root_uid: m.uid_host,
+                    root_gid: m.gid_host,
+                }),
+                _ => None,
+            };
+            self.images
+                .mount_rootfs_mapped(&image.id, &dir, idmap)
+                .map_err(|e| CriError::internal(format!("preparing the root filesystem: {e}")))?
+        };
 
         let linux = config.linux.clone().unwrap_or_default();
         let sc = linux.security_context.clone().unwrap_or_default();
-        let pause = format!("/proc/{}/ns", sd.pause_pid);
         let info = spec::SandboxInfo {
             id: sd.id.clone(),
             hostname: fs::read_to_string(sb.dir.join("hostname"))
@@ -650,6 +689,8 @@ impl Runtime {
             ipc_ns: Some(PathBuf::from(format!("{pause}/ipc"))),
             uts_ns: Some(PathBuf::from(format!("{pause}/uts"))),
             pid_ns: Some(PathBuf::from(format!("{pause}/pid"))),
+            user_ns,
+            userns,
             sandbox_dir: sb.dir.clone(),
             config: sandbox_config,
         };
@@ -1266,8 +1307,8 @@ impl Runtime {
         (cpu, mem)
     }
 
-    /// The devices cgroup (v1) from the spec's `linux.resources.devices`, in order: our cgroup
-    /// crate leaves devices alone, and a new v1 devices cgroup inherits its parent's "allow all".
+    /// The device rules of the spec's `linux.resources.devices`, in order: the v1 devices
+    /// cgroup (a new one inherits its parent's "allow all"), or on cgroup v2 an eBPF program.
     fn apply_device_rules(&self, cg_path: &str, oci: &oci_spec::runtime::Spec) -> Result<()> {
         let Some(rules) = oci
             .linux()
@@ -1283,7 +1324,31 @@ impl Runtime {
             .into_iter()
             .find(|(c, _)| c == "devices")
         else {
-            return Ok(()); // cgroup v2: device control needs eBPF (not done)
+            // cgroup v2: an eBPF program on the container's cgroup
+            let Some(unified) = self.cgroups.unified_mount() else {
+                return Ok(());
+            };
+            let dir = unified.join(cg_path.trim_start_matches('/'));
+            let rules: Vec<outrigger_cgroups::DeviceRule> = rules
+                .iter()
+                .map(|r| outrigger_cgroups::DeviceRule {
+                    allow: r.allow(),
+                    kind: match r.typ() {
+                        Some(oci_spec::runtime::LinuxDeviceType::C) => {
+                            outrigger_cgroups::DeviceKind::Char
+                        }
+                        Some(oci_spec::runtime::LinuxDeviceType::B) => {
+                            outrigger_cgroups::DeviceKind::Block
+                        }
+                        _ => outrigger_cgroups::DeviceKind::All,
+                    },
+                    major: r.major(),
+                    minor: r.minor(),
+                    access: r.access().clone().unwrap_or_else(|| "rwm".to_string()),
+                })
+                .collect();
+            return outrigger_cgroups::apply_device_rules_v2(&dir, &rules)
+                .map_err(|e| CriError::invalid(format!("device rules: {e}")));
         };
         let dir = mount.join(cg_path.trim_start_matches('/'));
         for r in rules {

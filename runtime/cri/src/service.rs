@@ -595,8 +595,8 @@ impl RuntimeService for Service {
             runtime_handlers: vec![cri::RuntimeHandler {
                 name: String::new(),
                 features: Some(cri::RuntimeHandlerFeatures {
-                    recursive_read_only_mounts: false,
-                    user_namespaces: false,
+                    recursive_read_only_mounts: true,
+                    user_namespaces: true,
                 }),
             }],
             features: Some(cri::RuntimeFeatures {

@@ -18,12 +18,13 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
-    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxIdMapping,
+    LinuxIdMappingBuilder,
     LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp,
     Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User, UserBuilder,
 };
 use outrigger_cri_proto::{
-    ContainerConfig, DnsConfig, LinuxContainerSecurityContext, Mount as CriMount, MountPropagation,
+    ContainerConfig, DnsConfig, IdMapping, LinuxContainerSecurityContext, Mount as CriMount, MountPropagation,
     NamespaceMode, NamespaceOption, PodSandboxConfig, SecurityProfile, Signal,
     SupplementalGroupsPolicy, security_profile::ProfileType,
 };
@@ -267,6 +268,10 @@ pub struct SandboxInfo {
     pub uts_ns: Option<PathBuf>,
     /// The pod's PID namespace (used by containers in POD mode); `None` = none known.
     pub pid_ns: Option<PathBuf>,
+    /// The pod's user namespace; `None` = host.
+    pub user_ns: Option<PathBuf>,
+    /// The pod's id mapping (from its config), when it has a user namespace.
+    pub userns: Option<PodIdMap>,
     /// Holds `resolv.conf`, `hosts`, `hostname` and `shm` (a tmpfs mounted by the caller).
     pub sandbox_dir: PathBuf,
     /// The pod's config as the kubelet sent it.
@@ -992,19 +997,94 @@ fn mode_of(v: i32, field: &'static str) -> Result<NamespaceMode, SpecError> {
     })
 }
 
-fn check_userns(opts: &NamespaceOption) -> Result<(), SpecError> {
-    if let Some(u) = &opts.userns_options {
-        let mode = mode_of(u.mode, "namespace_options.userns_options.mode")?;
-        if mode != NamespaceMode::Node || !u.uids.is_empty() || !u.gids.is_empty() {
-            return Err(SpecError::Unsupported(format!(
-                "user namespaces (userns mode {}, {} uid and {} gid mappings): this runtime only runs in the host user namespace",
-                mode_name(mode),
-                u.uids.len(),
-                u.gids.len()
-            )));
-        }
+/// A pod's user namespace mapping: container ids `0..length` are host ids
+/// `host_id..host_id+length` (one range each for uids and gids, as the kubelet sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodIdMap {
+    /// Host uid of the container's uid 0.
+    pub uid_host: u32,
+    /// Number of uids mapped.
+    pub uid_len: u32,
+    /// Host gid of the container's gid 0.
+    pub gid_host: u32,
+    /// Number of gids mapped.
+    pub gid_len: u32,
+}
+
+impl PodIdMap {
+    fn oci(&self) -> Result<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>), SpecError> {
+        let m = |host: u32, len: u32| -> Result<Vec<LinuxIdMapping>, SpecError> {
+            Ok(vec![
+                LinuxIdMappingBuilder::default()
+                    .container_id(0u32)
+                    .host_id(host)
+                    .size(len)
+                    .build()?,
+            ])
+        };
+        Ok((m(self.uid_host, self.uid_len)?, m(self.gid_host, self.gid_len)?))
     }
-    Ok(())
+}
+
+fn one_range(maps: &[IdMapping], field: &'static str) -> Result<(u32, u32), SpecError> {
+    let bad = |value: String, reason: &str| SpecError::Invalid {
+        field,
+        value,
+        reason: reason.to_string(),
+    };
+    let [m] = maps else {
+        return Err(bad(
+            format!("{} mappings", maps.len()),
+            "exactly one mapping is supported",
+        ));
+    };
+    let text = format!("{} {} {}", m.container_id, m.host_id, m.length);
+    if m.container_id != 0 {
+        return Err(bad(text, "the mapping must start at container id 0"));
+    }
+    if m.length == 0 || u64::from(m.host_id) + u64::from(m.length) > u64::from(u32::MAX) {
+        return Err(bad(
+            text,
+            "the length must be positive and the host range within 32 bits",
+        ));
+    }
+    if m.host_id == 0 {
+        return Err(bad(
+            text,
+            "mapping the container's root to the host's root gives no isolation",
+        ));
+    }
+    Ok((m.host_id, m.length))
+}
+
+/// The user namespace a pod asks for: `None` for the host's (NODE), the mapping for POD;
+/// CONTAINER and TARGET are refused, as are mappings with NODE.
+pub fn pod_user_mappings(opts: &NamespaceOption) -> Result<Option<PodIdMap>, SpecError> {
+    let Some(u) = &opts.userns_options else {
+        return Ok(None);
+    };
+    match mode_of(u.mode, "namespace_options.userns_options.mode")? {
+        NamespaceMode::Node if u.uids.is_empty() && u.gids.is_empty() => Ok(None),
+        NamespaceMode::Node => Err(SpecError::Invalid {
+            field: "namespace_options.userns_options",
+            value: format!("{} uid and {} gid mappings", u.uids.len(), u.gids.len()),
+            reason: "mode NODE takes no mappings".to_string(),
+        }),
+        NamespaceMode::Pod => {
+            let (uid_host, uid_len) = one_range(&u.uids, "namespace_options.userns_options.uids")?;
+            let (gid_host, gid_len) = one_range(&u.gids, "namespace_options.userns_options.gids")?;
+            Ok(Some(PodIdMap {
+                uid_host,
+                uid_len,
+                gid_host,
+                gid_len,
+            }))
+        }
+        other => Err(SpecError::Unsupported(format!(
+            "user namespace mode {} (only NODE and POD are supported)",
+            mode_name(other)
+        ))),
+    }
 }
 
 /// The namespace kind a sysctl belongs to, or `None` when it is not namespaced.
@@ -1075,7 +1155,7 @@ fn sandbox_ns_options(sandbox: &PodSandboxConfig) -> Option<&NamespaceOption> {
 pub fn sandbox_spec(sandbox: &SandboxInfo) -> Result<Spec, SpecError> {
     let default_opts = NamespaceOption::default();
     let opts = sandbox_ns_options(&sandbox.config).unwrap_or(&default_opts);
-    check_userns(opts)?;
+    let userns = pod_user_mappings(opts)?;
     let net = mode_of(opts.network, "namespace_options.network")?;
     let pid = mode_of(opts.pid, "namespace_options.pid")?;
     let ipc = mode_of(opts.ipc, "namespace_options.ipc")?;
@@ -1097,6 +1177,9 @@ pub fn sandbox_spec(sandbox: &SandboxInfo) -> Result<Spec, SpecError> {
     }
     if pid != NamespaceMode::Node {
         namespaces.push(ns(LinuxNamespaceType::Pid, None)?);
+    }
+    if userns.is_some() {
+        namespaces.push(ns(LinuxNamespaceType::User, None)?);
     }
 
     let lsc = sandbox
@@ -1135,10 +1218,12 @@ pub fn sandbox_spec(sandbox: &SandboxInfo) -> Result<Spec, SpecError> {
         .no_new_privileges(true)
         .oom_score_adj(SANDBOX_OOM_SCORE_ADJ)
         .build()?;
-    let linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .sysctl(sysctls)
-        .build()?;
+    let mut linux = LinuxBuilder::default().namespaces(namespaces).sysctl(sysctls);
+    if let Some(m) = &userns {
+        let (uids, gids) = m.oci()?;
+        linux = linux.uid_mappings(uids).gid_mappings(gids);
+    }
+    let linux = linux.build()?;
     let mut spec = SpecBuilder::default()
         .version(OCI_VERSION)
         .root(RootBuilder::default().path("/").build()?)
@@ -1224,6 +1309,18 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
                 if privileged { "rw" } else { "ro" },
             ],
         )?,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "relatime",
+                if privileged { "rw" } else { "ro" },
+            ],
+        )?,
     ])
 }
 
@@ -1240,7 +1337,11 @@ fn propagation_option(p: i32) -> Result<&'static str, SpecError> {
     }
 }
 
-fn cri_mount(m: &CriMount, host: &dyn HostAccess) -> Result<Mount, SpecError> {
+fn cri_mount(
+    m: &CriMount,
+    host: &dyn HostAccess,
+    userns: Option<&PodIdMap>,
+) -> Result<Mount, SpecError> {
     if m.image.is_some() && m.host_path.is_empty() {
         return Err(SpecError::ImageVolumeUnsupported {
             container_path: m.container_path.clone(),
@@ -1254,16 +1355,40 @@ fn cri_mount(m: &CriMount, host: &dyn HostAccess) -> Result<Mount, SpecError> {
         });
     }
     if m.recursive_read_only {
-        return Err(SpecError::Unsupported(format!(
-            "recursive read-only mount at {:?}: this runtime does not advertise RecursiveReadOnlyMounts",
-            m.container_path
-        )));
+        if !m.readonly {
+            return Err(SpecError::Invalid {
+                field: "mounts.recursive_read_only",
+                value: m.container_path.clone(),
+                reason: "a recursive read-only mount must also be readonly".to_string(),
+            });
+        }
+        if MountPropagation::try_from(m.propagation) != Ok(MountPropagation::PropagationPrivate)
+        {
+            return Err(SpecError::Invalid {
+                field: "mounts.recursive_read_only",
+                value: m.container_path.clone(),
+                reason: "a recursive read-only mount needs private propagation (mounts \
+                         propagated later could not be made read-only)"
+                    .to_string(),
+            });
+        }
     }
-    if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
-        return Err(SpecError::Unsupported(format!(
-            "idmapped mount at {:?}",
-            m.container_path
-        )));
+    let idmap = !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty();
+    if idmap {
+        let pod = userns.ok_or_else(|| SpecError::Invalid {
+            field: "mounts.uid_mappings",
+            value: m.container_path.clone(),
+            reason: "an idmapped mount needs a pod user namespace".to_string(),
+        })?;
+        let uids = one_range(&m.uid_mappings, "mounts.uid_mappings")?;
+        let gids = one_range(&m.gid_mappings, "mounts.gid_mappings")?;
+        if uids != (pod.uid_host, pod.uid_len) || gids != (pod.gid_host, pod.gid_len) {
+            return Err(SpecError::Invalid {
+                field: "mounts.uid_mappings",
+                value: m.container_path.clone(),
+                reason: "idmapped mounts must use the pod's user namespace mapping".to_string(),
+            });
+        }
     }
     if m.host_path.is_empty() {
         return Err(SpecError::Invalid {
@@ -1282,8 +1407,18 @@ fn cri_mount(m: &CriMount, host: &dyn HostAccess) -> Result<Mount, SpecError> {
     let mut options = vec![
         "rbind".to_string(),
         propagation_option(m.propagation)?.to_string(),
-        if m.readonly { "ro" } else { "rw" }.to_string(),
+        if m.recursive_read_only {
+            "rro"
+        } else if m.readonly {
+            "ro"
+        } else {
+            "rw"
+        }
+        .to_string(),
     ];
+    if idmap {
+        options.push("ridmap".to_string());
+    }
     options.extend(m.mount_options.iter().cloned());
     bind(
         &clean_container_path(&m.container_path).to_string_lossy(),
@@ -1392,8 +1527,15 @@ fn clear_builder_defaults(spec: &mut Spec, clear_hostname: bool) {
         p.set_console_size(None);
     }
     if let Some(linux) = spec.linux_mut().as_mut() {
-        linux.set_uid_mappings(None);
-        linux.set_gid_mappings(None);
+        let userns = linux
+            .namespaces()
+            .as_ref()
+            .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+        if !userns {
+            // the builder's defaults map the host's root: only a user namespace takes maps
+            linux.set_uid_mappings(None);
+            linux.set_gid_mappings(None);
+        }
         linux.set_mount_label(None);
     }
 }
@@ -1474,7 +1616,21 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
         .and_then(|s| s.namespace_options.as_ref())
         .or_else(|| sandbox_ns_options(&sandbox.config))
         .unwrap_or(&default_opts);
-    check_userns(opts)?;
+    // a container that names no user namespace is in its pod's
+    let userns = match opts.userns_options {
+        None => sandbox.userns,
+        Some(_) => pod_user_mappings(opts)?,
+    };
+    if userns != sandbox.userns {
+        return Err(SpecError::Invalid {
+            field: "namespace_options.userns_options",
+            value: format!("{userns:?}"),
+            reason: format!(
+                "a container must use its pod's user namespace ({:?})",
+                sandbox.userns
+            ),
+        });
+    }
     let net = mode_of(opts.network, "namespace_options.network")?;
     let pid = mode_of(opts.pid, "namespace_options.pid")?;
     let ipc = mode_of(opts.ipc, "namespace_options.ipc")?;
@@ -1532,6 +1688,18 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
             pid,
             input.target_pid_ns.as_ref(),
         )?),
+    }
+    if userns.is_some() {
+        namespaces.push(join(
+            LinuxNamespaceType::User,
+            "user",
+            NamespaceMode::Pod,
+            sandbox.user_ns.as_ref(),
+        )?);
+    }
+    if !privileged {
+        // its own cgroup is the root of what the container sees
+        namespaces.push(ns(LinuxNamespaceType::Cgroup, None)?);
     }
 
     // Process.
@@ -1592,7 +1760,7 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
     let readonly_root = sc.is_some_and(|s| s.readonly_rootfs);
     let mut cri_mounts = Vec::new();
     for m in &config.mounts {
-        cri_mounts.push(cri_mount(m, input.host)?);
+        cri_mounts.push(cri_mount(m, input.host, userns.as_ref())?);
     }
     let mut rootfs_propagation: Option<&str> = None;
     for m in &cri_mounts {
@@ -1733,6 +1901,10 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
     if let Some(p) = rootfs_propagation {
         linux = linux.rootfs_propagation(p);
     }
+    if let Some(m) = &userns {
+        let (uids, gids) = m.oci()?;
+        linux = linux.uid_mappings(uids).gid_mappings(gids);
+    }
     if let SeccompChoice::Localhost(profile) = &seccomp {
         linux = linux.seccomp(profile.clone());
     }
@@ -1867,6 +2039,9 @@ mod tests {
     }
 
     fn sandbox(privileged: bool, ns: Option<NamespaceOption>) -> SandboxInfo {
+        let userns = ns
+            .as_ref()
+            .and_then(|n| pod_user_mappings(n).ok().flatten());
         SandboxInfo {
             id: "sb1".into(),
             hostname: "podhost".into(),
@@ -1874,6 +2049,8 @@ mod tests {
             ipc_ns: Some("/proc/42/ns/ipc".into()),
             uts_ns: Some("/proc/42/ns/uts".into()),
             pid_ns: Some("/proc/42/ns/pid".into()),
+            user_ns: userns.map(|_| "/proc/42/ns/user".into()),
+            userns,
             sandbox_dir: "/run/outrigger/sb1".into(),
             config: PodSandboxConfig {
                 hostname: "podhost".into(),
@@ -2476,21 +2653,125 @@ mod tests {
         assert_eq!(spec.hostname(), &None);
     }
 
-    #[test]
-    fn sandbox_spec_rejects_user_namespaces() {
-        let sb = sandbox(
-            false,
-            Some(NamespaceOption {
-                userns_options: Some(UserNamespace {
-                    mode: NamespaceMode::Pod as i32,
-                    uids: vec![Default::default()],
-                    gids: vec![],
-                }),
-                ..Default::default()
+    fn userns_opts(mode: NamespaceMode, uids: &[(u32, u32, u32)]) -> NamespaceOption {
+        let maps: Vec<IdMapping> = uids
+            .iter()
+            .map(|&(container_id, host_id, length)| IdMapping {
+                container_id,
+                host_id,
+                length,
+            })
+            .collect();
+        NamespaceOption {
+            userns_options: Some(UserNamespace {
+                mode: mode as i32,
+                uids: maps.clone(),
+                gids: maps,
             }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn user_namespace_options_are_checked() {
+        use NamespaceMode::*;
+        let ok = pod_user_mappings(&userns_opts(Pod, &[(0, 1000, 100000)])).unwrap();
+        assert_eq!(
+            ok,
+            Some(PodIdMap {
+                uid_host: 1000,
+                uid_len: 100000,
+                gid_host: 1000,
+                gid_len: 100000
+            })
         );
-        let err = sandbox_spec(&sb).unwrap_err();
-        assert!(matches!(err, SpecError::Unsupported(_)), "{err}");
+        assert_eq!(pod_user_mappings(&userns_opts(Node, &[])).unwrap(), None);
+        assert_eq!(pod_user_mappings(&NamespaceOption::default()).unwrap(), None);
+        for (opts, want) in [
+            (
+                userns_opts(Pod, &[(0, 1000, 100000), (0, 2000, 100000)]),
+                "exactly one mapping",
+            ),
+            (userns_opts(Pod, &[(1, 1000, 100000)]), "container id 0"),
+            (userns_opts(Pod, &[]), "exactly one mapping"),
+            (userns_opts(Pod, &[(0, 1000, 0)]), "length must be positive"),
+            (userns_opts(Pod, &[(0, u32::MAX - 5, 10)]), "within 32 bits"),
+            (userns_opts(Pod, &[(0, 0, 65536)]), "no isolation"),
+            (userns_opts(Node, &[(0, 1000, 10)]), "mode NODE takes no mappings"),
+            (userns_opts(Container, &[]), "mode CONTAINER"),
+            (userns_opts(Target, &[]), "mode TARGET"),
+        ] {
+            let err = pod_user_mappings(&opts).unwrap_err();
+            assert!(err.to_string().contains(want), "{err} (want {want})");
+        }
+    }
+
+    #[test]
+    fn user_namespace_pod_and_container_specs() {
+        let opts = userns_opts(NamespaceMode::Pod, &[(0, 1000, 100000)]);
+        let sb = sandbox(false, Some(opts.clone()));
+        let spec = sandbox_spec(&sb).unwrap();
+        assert!(namespaces(&spec).contains(&(LinuxNamespaceType::User, None)));
+        let linux = spec.linux().as_ref().unwrap();
+        let m = &linux.uid_mappings().as_ref().unwrap()[0];
+        assert_eq!((m.container_id(), m.host_id(), m.size()), (0, 1000, 100000));
+        assert_eq!(linux.gid_mappings().as_ref().unwrap().len(), 1);
+
+        // a container joins the pod's user namespace; an idmapped volume needs its mapping
+        let r = rootfs();
+        let host = FakeHost {
+            links: HashMap::from([(PathBuf::from("/vol"), PathBuf::from("/vol"))]),
+            ..Default::default()
+        };
+        let vol = |host_id: u32| CriMount {
+            container_path: "/data".into(),
+            host_path: "/vol".into(),
+            uid_mappings: vec![IdMapping {
+                container_id: 0,
+                host_id,
+                length: 100000,
+            }],
+            gid_mappings: vec![IdMapping {
+                container_id: 0,
+                host_id,
+                length: 100000,
+            }],
+            ..Default::default()
+        };
+        let mut cfg = with_mounts(vec![vol(1000)]);
+        let spec = build(&cfg, &sb, &host, &r).unwrap().spec;
+        assert!(
+            namespaces(&spec).contains(&(
+                LinuxNamespaceType::User,
+                Some(PathBuf::from("/proc/42/ns/user"))
+            ))
+        );
+        let m = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/data"))
+            .unwrap();
+        assert!(m.options().as_ref().unwrap().contains(&"ridmap".to_string()));
+        cfg.mounts = vec![vol(5000)];
+        let err = build(&cfg, &sb, &host, &r).unwrap_err();
+        assert!(err.to_string().contains("pod's user namespace mapping"), "{err}");
+        // idmapped mounts need a pod user namespace
+        cfg.mounts = vec![vol(1000)];
+        let err = build(&cfg, &sandbox(false, None), &host, &r).unwrap_err();
+        assert!(err.to_string().contains("needs a pod user namespace"), "{err}");
+        // a container cannot leave its pod's user namespace
+        let mut cfg = with_mounts(vec![]);
+        cfg.linux
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap()
+            .namespace_options = Some(userns_opts(NamespaceMode::Node, &[]));
+        let err = build(&cfg, &sb, &host, &r).unwrap_err();
+        assert!(err.to_string().contains("its pod's user namespace"), "{err}");
     }
 
     #[test]
@@ -2535,6 +2816,7 @@ mod tests {
                     LinuxNamespaceType::Pid,
                     Some(PathBuf::from("/proc/42/ns/pid"))
                 ),
+                (LinuxNamespaceType::Cgroup, None),
             ]
         );
         let p = spec.process().as_ref().unwrap();
@@ -2615,7 +2897,13 @@ mod tests {
             ..Default::default()
         });
         let spec = build(&cfg, &sb, &FakeHost::default(), &r).unwrap().spec;
-        assert_eq!(namespaces(&spec), vec![(LinuxNamespaceType::Mount, None)]);
+        assert_eq!(
+            namespaces(&spec),
+            vec![
+                (LinuxNamespaceType::Mount, None),
+                (LinuxNamespaceType::Cgroup, None)
+            ]
+        );
         assert_eq!(
             mount_of(&spec, "/dev/shm").unwrap().source().as_deref(),
             Some(Path::new("/dev/shm"))
@@ -2894,17 +3182,45 @@ mod tests {
             err.to_string().contains("/does/not/exist") && err.to_string().contains("no such file"),
             "{err}"
         );
-        let rro = with_mounts(vec![CriMount {
-            container_path: "/x".into(),
-            host_path: "/y".into(),
-            readonly: true,
-            recursive_read_only: true,
+        let rro = |readonly: bool, propagation: MountPropagation| {
+            with_mounts(vec![CriMount {
+                container_path: "/x".into(),
+                host_path: "/y".into(),
+                readonly,
+                recursive_read_only: true,
+                propagation: propagation as i32,
+                ..Default::default()
+            }])
+        };
+        for bad in [
+            rro(false, MountPropagation::PropagationPrivate),
+            rro(true, MountPropagation::PropagationHostToContainer),
+            rro(true, MountPropagation::PropagationBidirectional),
+        ] {
+            let err = build(&bad, &sb, &host, &r).unwrap_err();
+            assert!(
+                matches!(&err, SpecError::Invalid { field, .. } if *field == "mounts.recursive_read_only"),
+                "{err}"
+            );
+        }
+        let host_y = FakeHost {
+            links: HashMap::from([(PathBuf::from("/y"), PathBuf::from("/y"))]),
             ..Default::default()
-        }]);
-        assert!(matches!(
-            build(&rro, &sb, &host, &r),
-            Err(SpecError::Unsupported(_))
-        ));
+        };
+        let spec = build(&rro(true, MountPropagation::PropagationPrivate), &sb, &host_y, &r)
+            .unwrap()
+            .spec;
+        let m = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/x"))
+            .unwrap();
+        assert_eq!(
+            m.options().as_ref().unwrap(),
+            &strings(&["rbind", "rprivate", "rro"])
+        );
         let image = with_mounts(vec![CriMount {
             container_path: "/img".into(),
             image: Some(Default::default()),
