@@ -473,7 +473,37 @@ fn cgroup_mount() {
         "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
         "options": ["ro", "nosuid", "noexec", "nodev"]
     }));
-    let (rc, out) = run(&fx, spec);
+    // the container runs in a pids cgroup of ours: seen through its namespace, the root
+    struct RmCgroup(PathBuf);
+    impl Drop for RmCgroup {
+        fn drop(&mut self) {
+            for _ in 0..50 {
+                if std::fs::remove_dir(&self.0).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    let cg = PathBuf::from(format!(
+        "/sys/fs/cgroup/pids/outrigger-cgtest-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&cg).unwrap();
+    let _rm = RmCgroup(cg.clone());
+    let cfg = InitConfig {
+        spec: serde_json::from_value(spec).unwrap(),
+        cgroup_procs: vec![cg.join("cgroup.procs")],
+        start_fifo: None,
+        pause: false,
+        pid_file: fx.dir.path().join("pid"),
+    };
+    let path = fx.dir.path().join("init.json");
+    std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let (code, outf, err) = fx.init(&path);
+    assert_eq!(code, 0, "init failed: {err}");
+    let rc = wait_exit(fx.pid());
+    let out = std::fs::read_to_string(outf).unwrap();
     assert_eq!(rc, 0, "{out}");
     let host: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()
