@@ -635,7 +635,7 @@ impl Runtime {
         id: &str,
         sb: &Sandbox,
         sd: &SandboxData,
-        config: cri::ContainerConfig,
+        mut config: cri::ContainerConfig,
         sandbox_config: cri::PodSandboxConfig,
         image: outrigger_images::Image,
     ) -> Result<()> {
@@ -645,10 +645,13 @@ impl Runtime {
         {
             let d = dir.clone();
             guard.push(move || {
+                let _ = unmount_image_volumes(&d);
                 let _ = outrigger_images::unmount_rootfs(&d);
                 let _ = fs::remove_dir_all(&d);
             });
         }
+        // the config the spec is built from: image volumes become bind mounts of their rootfs
+        let mut spec_config = config.clone();
         let pause = format!("/proc/{}/ns", sd.pause_pid);
         let sandbox_ns = sandbox_config
             .linux
@@ -660,9 +663,10 @@ impl Runtime {
         let user_ns = userns.map(|_| PathBuf::from(format!("{pause}/user")));
         let rootfs = {
             let userns_file = match &user_ns {
-                Some(p) => Some(fs::File::open(p).ctx(|| {
-                    format!("opening the pod's user namespace {}", p.display())
-                })?),
+                Some(p) => Some(
+                    fs::File::open(p)
+                        .ctx(|| format!("opening the pod's user namespace {}", p.display()))?,
+                ),
                 None => None,
             };
             let idmap = match (&userns_file, &userns) {
@@ -673,9 +677,12 @@ impl Runtime {
                 }),
                 _ => None,
             };
-            self.images
+            let rootfs = self
+                .images
                 .mount_rootfs_mapped(&image.id, &dir, idmap)
-                .map_err(|e| CriError::internal(format!("preparing the root filesystem: {e}")))?
+                .map_err(|e| CriError::internal(format!("preparing the root filesystem: {e}")))?;
+            self.mount_image_volumes(&dir, &mut config, &mut spec_config, idmap)?;
+            rootfs
         };
 
         let linux = config.linux.clone().unwrap_or_default();
@@ -713,7 +720,7 @@ impl Runtime {
         let built = {
             let input = spec::ContainerSpecInput {
                 id,
-                config: &config,
+                config: &spec_config,
                 sandbox: &info,
                 image: spec::ImageInfo {
                     user: &image.config.user,
@@ -1025,6 +1032,8 @@ impl Runtime {
             cg.delete()
                 .map_err(|e| CriError::internal(format!("removing cgroup {}: {e}", d.cgroup)))?;
         }
+        unmount_image_volumes(&c.dir)
+            .map_err(|e| CriError::internal(format!("unmounting image volumes: {e}")))?;
         outrigger_images::unmount_rootfs(&c.dir)
             .map_err(|e| CriError::internal(format!("removing the root filesystem: {e}")))?;
         let _ = fs::remove_file(self.attach_socket(&d.id));
@@ -1379,9 +1388,98 @@ impl Runtime {
         Ok(())
     }
 
+    /// Image volumes (CRI mounts naming an image): each image's rootfs is mounted at
+    /// `dir/imgvol/<n>` and `spec_config`'s mount becomes a bind of it (or of its
+    /// `image_sub_path`); `config` (what ContainerStatus reports) gets the image's ref.
+    fn mount_image_volumes(
+        &self,
+        dir: &Path,
+        config: &mut cri::ContainerConfig,
+        spec_config: &mut cri::ContainerConfig,
+        idmap: Option<outrigger_images::IdMappedRoot<'_>>,
+    ) -> Result<()> {
+        for (n, m) in spec_config.mounts.iter_mut().enumerate() {
+            let Some(img) = m.image.clone() else {
+                continue;
+            };
+            if !m.host_path.is_empty() {
+                continue;
+            }
+            let at = &m.container_path;
+            if !m.readonly {
+                return Err(CriError::invalid(format!(
+                    "image volume {:?} at {at:?}: image volumes are read-only (set readonly)",
+                    img.image
+                )));
+            }
+            let vimg = self.images.get(&img.image).ok_or_else(|| {
+                CriError::not_found(format!(
+                    "image volume {:?} at {at:?}: image not found: pull it first",
+                    img.image
+                ))
+            })?;
+            let vdir = dir.join("imgvol").join(n.to_string());
+            let root = self
+                .images
+                .mount_rootfs_mapped(&vimg.id, &vdir, idmap)
+                .map_err(|e| CriError::internal(format!("image volume at {at:?}: {e}")))?;
+            let source = image_sub_path(&root, &m.image_sub_path).map_err(|reason| {
+                CriError::invalid(format!(
+                    "image volume {:?} at {at:?}: image_sub_path {:?} {reason}",
+                    img.image, m.image_sub_path
+                ))
+            })?;
+            m.host_path = source.display().to_string();
+            m.image = None;
+            if let Some(i) = config.mounts.get_mut(n).and_then(|m| m.image.as_mut()) {
+                i.image_ref = vimg.id.clone();
+            }
+        }
+        Ok(())
+    }
+
     fn cpu_samples_forget(&self, key: &str) {
         state::lock(&self.cpu_samples).remove(key);
     }
+}
+
+/// The directory `sub` names inside an image volume's `root`: relative, without `..`, and
+/// still inside `root` once symlinks are resolved; it must exist.
+fn image_sub_path(root: &Path, sub: &str) -> std::result::Result<PathBuf, &'static str> {
+    if sub.is_empty() {
+        return Ok(root.to_path_buf());
+    }
+    let rel = Path::new(sub);
+    if rel.is_absolute()
+        || rel.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+    {
+        return Err("must be a relative path without \"..\"");
+    }
+    let root = fs::canonicalize(root).map_err(|_| "cannot be resolved")?;
+    let full = fs::canonicalize(root.join(rel)).map_err(|_| "does not exist in the image")?;
+    if !full.starts_with(&root) {
+        return Err("leaves the image through a symlink");
+    }
+    Ok(full)
+}
+
+/// Unmounts and removes the image volumes of a container dir (`imgvol/<n>`). Idempotent.
+fn unmount_image_volumes(dir: &Path) -> std::result::Result<(), outrigger_images::Error> {
+    let base = dir.join("imgvol");
+    let Ok(entries) = fs::read_dir(&base) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        outrigger_images::unmount_rootfs(&e.path())?;
+        let _ = fs::remove_dir(e.path());
+    }
+    let _ = fs::remove_dir(&base);
+    Ok(())
 }
 
 /// Maps spec errors to CRI codes: unsupported features are `Unimplemented` (critest then skips
@@ -1450,5 +1548,55 @@ impl Drop for Cleanup {
         while let Some(f) = self.0.pop() {
             f();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_sub_paths_stay_inside_the_image() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("rootfs");
+        fs::create_dir_all(root.join("etc/ssl")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
+        std::os::unix::fs::symlink("etc/ssl", root.join("certs")).unwrap();
+        let canon = fs::canonicalize(&root).unwrap();
+        assert_eq!(image_sub_path(&root, "").unwrap(), root);
+        assert_eq!(image_sub_path(&root, "etc").unwrap(), canon.join("etc"));
+        assert_eq!(
+            image_sub_path(&root, "certs").unwrap(),
+            canon.join("etc/ssl")
+        );
+        assert!(
+            image_sub_path(&root, "missing")
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        assert!(
+            image_sub_path(&root, "../x")
+                .unwrap_err()
+                .contains("without")
+        );
+        assert!(
+            image_sub_path(&root, "/etc")
+                .unwrap_err()
+                .contains("relative")
+        );
+        assert!(
+            image_sub_path(&root, "escape")
+                .unwrap_err()
+                .contains("symlink")
+        );
+    }
+
+    #[test]
+    fn unmounting_image_volumes_is_idempotent() {
+        let d = tempfile::tempdir().unwrap();
+        unmount_image_volumes(d.path()).unwrap();
+        fs::create_dir_all(d.path().join("imgvol/0/upper")).unwrap();
+        unmount_image_volumes(d.path()).unwrap();
+        assert!(!d.path().join("imgvol").exists());
     }
 }

@@ -600,7 +600,7 @@ impl RuntimeService for Service {
                 }),
             }],
             features: Some(cri::RuntimeFeatures {
-                supplemental_groups_policy: false,
+                supplemental_groups_policy: true,
                 ..Default::default()
             }),
         }))

@@ -18,14 +18,14 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
-    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxIdMapping,
-    LinuxIdMappingBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp,
-    Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User, UserBuilder,
+    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, User, UserBuilder,
 };
 use outrigger_cri_proto::{
-    ContainerConfig, DnsConfig, IdMapping, LinuxContainerSecurityContext, Mount as CriMount, MountPropagation,
-    NamespaceMode, NamespaceOption, PodSandboxConfig, SecurityProfile, Signal,
+    ContainerConfig, DnsConfig, IdMapping, LinuxContainerSecurityContext, Mount as CriMount,
+    MountPropagation, NamespaceMode, NamespaceOption, PodSandboxConfig, SecurityProfile, Signal,
     SupplementalGroupsPolicy, security_profile::ProfileType,
 };
 
@@ -1022,7 +1022,10 @@ impl PodIdMap {
                     .build()?,
             ])
         };
-        Ok((m(self.uid_host, self.uid_len)?, m(self.gid_host, self.gid_len)?))
+        Ok((
+            m(self.uid_host, self.uid_len)?,
+            m(self.gid_host, self.gid_len)?,
+        ))
     }
 }
 
@@ -1218,7 +1221,9 @@ pub fn sandbox_spec(sandbox: &SandboxInfo) -> Result<Spec, SpecError> {
         .no_new_privileges(true)
         .oom_score_adj(SANDBOX_OOM_SCORE_ADJ)
         .build()?;
-    let mut linux = LinuxBuilder::default().namespaces(namespaces).sysctl(sysctls);
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .sysctl(sysctls);
     if let Some(m) = &userns {
         let (uids, gids) = m.oci()?;
         linux = linux.uid_mappings(uids).gid_mappings(gids);
@@ -1362,8 +1367,7 @@ fn cri_mount(
                 reason: "a recursive read-only mount must also be readonly".to_string(),
             });
         }
-        if MountPropagation::try_from(m.propagation) != Ok(MountPropagation::PropagationPrivate)
-        {
+        if MountPropagation::try_from(m.propagation) != Ok(MountPropagation::PropagationPrivate) {
             return Err(SpecError::Invalid {
                 field: "mounts.recursive_read_only",
                 value: m.container_path.clone(),
@@ -2686,7 +2690,10 @@ mod tests {
             })
         );
         assert_eq!(pod_user_mappings(&userns_opts(Node, &[])).unwrap(), None);
-        assert_eq!(pod_user_mappings(&NamespaceOption::default()).unwrap(), None);
+        assert_eq!(
+            pod_user_mappings(&NamespaceOption::default()).unwrap(),
+            None
+        );
         for (opts, want) in [
             (
                 userns_opts(Pod, &[(0, 1000, 100000), (0, 2000, 100000)]),
@@ -2697,7 +2704,10 @@ mod tests {
             (userns_opts(Pod, &[(0, 1000, 0)]), "length must be positive"),
             (userns_opts(Pod, &[(0, u32::MAX - 5, 10)]), "within 32 bits"),
             (userns_opts(Pod, &[(0, 0, 65536)]), "no isolation"),
-            (userns_opts(Node, &[(0, 1000, 10)]), "mode NODE takes no mappings"),
+            (
+                userns_opts(Node, &[(0, 1000, 10)]),
+                "mode NODE takes no mappings",
+            ),
             (userns_opts(Container, &[]), "mode CONTAINER"),
             (userns_opts(Target, &[]), "mode TARGET"),
         ] {
@@ -2740,12 +2750,10 @@ mod tests {
         };
         let mut cfg = with_mounts(vec![vol(1000)]);
         let spec = build(&cfg, &sb, &host, &r).unwrap().spec;
-        assert!(
-            namespaces(&spec).contains(&(
-                LinuxNamespaceType::User,
-                Some(PathBuf::from("/proc/42/ns/user"))
-            ))
-        );
+        assert!(namespaces(&spec).contains(&(
+            LinuxNamespaceType::User,
+            Some(PathBuf::from("/proc/42/ns/user"))
+        )));
         let m = spec
             .mounts()
             .as_ref()
@@ -2753,14 +2761,25 @@ mod tests {
             .iter()
             .find(|m| m.destination() == Path::new("/data"))
             .unwrap();
-        assert!(m.options().as_ref().unwrap().contains(&"ridmap".to_string()));
+        assert!(
+            m.options()
+                .as_ref()
+                .unwrap()
+                .contains(&"ridmap".to_string())
+        );
         cfg.mounts = vec![vol(5000)];
         let err = build(&cfg, &sb, &host, &r).unwrap_err();
-        assert!(err.to_string().contains("pod's user namespace mapping"), "{err}");
+        assert!(
+            err.to_string().contains("pod's user namespace mapping"),
+            "{err}"
+        );
         // idmapped mounts need a pod user namespace
         cfg.mounts = vec![vol(1000)];
         let err = build(&cfg, &sandbox(false, None), &host, &r).unwrap_err();
-        assert!(err.to_string().contains("needs a pod user namespace"), "{err}");
+        assert!(
+            err.to_string().contains("needs a pod user namespace"),
+            "{err}"
+        );
         // a container cannot leave its pod's user namespace
         let mut cfg = with_mounts(vec![]);
         cfg.linux
@@ -2771,7 +2790,10 @@ mod tests {
             .unwrap()
             .namespace_options = Some(userns_opts(NamespaceMode::Node, &[]));
         let err = build(&cfg, &sb, &host, &r).unwrap_err();
-        assert!(err.to_string().contains("its pod's user namespace"), "{err}");
+        assert!(
+            err.to_string().contains("its pod's user namespace"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -3207,9 +3229,14 @@ mod tests {
             links: HashMap::from([(PathBuf::from("/y"), PathBuf::from("/y"))]),
             ..Default::default()
         };
-        let spec = build(&rro(true, MountPropagation::PropagationPrivate), &sb, &host_y, &r)
-            .unwrap()
-            .spec;
+        let spec = build(
+            &rro(true, MountPropagation::PropagationPrivate),
+            &sb,
+            &host_y,
+            &r,
+        )
+        .unwrap()
+        .spec;
         let m = spec
             .mounts()
             .as_ref()
