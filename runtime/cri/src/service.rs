@@ -52,11 +52,28 @@ impl Service {
     }
 }
 
-fn labels_match(
-    selector: &std::collections::HashMap<String, String>,
-    labels: &std::collections::HashMap<String, String>,
-) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+type Labels = std::collections::HashMap<String, String>;
+
+/// The filter of the List* RPCs: id and sandbox id prefixes, a state, a label selector; empty
+/// parts match everything.
+#[derive(Default)]
+struct ListFilter<'a> {
+    id: &'a str,
+    sandbox_id: &'a str,
+    state: Option<i32>,
+    labels: Option<&'a Labels>,
+}
+
+impl ListFilter<'_> {
+    /// Whether an object with these attributes passes (`sandbox_id` is ignored for sandboxes).
+    fn matches(&self, id: &str, sandbox_id: &str, state: i32, labels: &Labels) -> bool {
+        id.starts_with(self.id)
+            && sandbox_id.starts_with(self.sandbox_id)
+            && self.state.is_none_or(|s| s == state)
+            && self
+                .labels
+                .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    }
 }
 
 fn unimplemented<T>(what: &str) -> R<T> {
@@ -153,15 +170,13 @@ impl RuntimeService for Service {
             let mut items = Vec::new();
             for sb in self.rt.store.all_sandboxes() {
                 let st = self.rt.sandbox_status(&sb);
-                if !f.id.is_empty() && !st.id.starts_with(&f.id) {
-                    continue;
-                }
-                if let Some(s) = &f.state {
-                    if s.state != st.state {
-                        continue;
-                    }
-                }
-                if !labels_match(&f.label_selector, &st.labels) {
+                let filter = ListFilter {
+                    id: &f.id,
+                    state: f.state.as_ref().map(|s| s.state),
+                    labels: Some(&f.label_selector),
+                    ..Default::default()
+                };
+                if !filter.matches(&st.id, "", st.state, &st.labels) {
                     continue;
                 }
                 items.push(cri::PodSandbox {
@@ -252,19 +267,14 @@ impl RuntimeService for Service {
             for c in self.rt.store.all_containers() {
                 self.rt.refresh(&c);
                 let d = c.snapshot();
-                if !f.id.is_empty() && !d.id.starts_with(&f.id) {
-                    continue;
-                }
-                if !f.pod_sandbox_id.is_empty() && !d.sandbox_id.starts_with(&f.pod_sandbox_id) {
-                    continue;
-                }
                 let state = container_state(d.state) as i32;
-                if let Some(s) = &f.state {
-                    if s.state != state {
-                        continue;
-                    }
-                }
-                if !labels_match(&f.label_selector, &c.config.labels) {
+                let filter = ListFilter {
+                    id: &f.id,
+                    sandbox_id: &f.pod_sandbox_id,
+                    state: f.state.as_ref().map(|s| s.state),
+                    labels: Some(&f.label_selector),
+                };
+                if !filter.matches(&d.id, &d.sandbox_id, state, &c.config.labels) {
                     continue;
                 }
                 out.push(cri::Container {
@@ -464,16 +474,15 @@ impl RuntimeService for Service {
             for c in self.rt.store.all_containers() {
                 self.rt.refresh(&c);
                 let d = c.snapshot();
-                if d.state != ContainerState::Running {
-                    continue;
-                }
-                if !f.id.is_empty() && !d.id.starts_with(&f.id) {
-                    continue;
-                }
-                if !f.pod_sandbox_id.is_empty() && !d.sandbox_id.starts_with(&f.pod_sandbox_id) {
-                    continue;
-                }
-                if !labels_match(&f.label_selector, &c.config.labels) {
+                let filter = ListFilter {
+                    id: &f.id,
+                    sandbox_id: &f.pod_sandbox_id,
+                    labels: Some(&f.label_selector),
+                    ..Default::default()
+                };
+                if d.state != ContainerState::Running
+                    || !filter.matches(&d.id, &d.sandbox_id, 0, &c.config.labels)
+                {
                     continue;
                 }
                 stats.push(self.rt.container_stats(&c));
@@ -514,13 +523,14 @@ impl RuntimeService for Service {
             let mut stats = Vec::new();
             for sb in self.rt.store.all_sandboxes() {
                 let d = sb.snapshot();
-                if d.state != crate::state::SandboxState::Ready {
-                    continue;
-                }
-                if !f.id.is_empty() && !d.id.starts_with(&f.id) {
-                    continue;
-                }
-                if !labels_match(&f.label_selector, &sb.config.labels) {
+                let filter = ListFilter {
+                    id: &f.id,
+                    labels: Some(&f.label_selector),
+                    ..Default::default()
+                };
+                if d.state != crate::state::SandboxState::Ready
+                    || !filter.matches(&d.id, "", 0, &sb.config.labels)
+                {
                     continue;
                 }
                 stats.push(self.rt.sandbox_stats(&sb));
@@ -877,5 +887,44 @@ pub fn image_to_cri(i: &outrigger_images::Image) -> cri::Image {
             ..Default::default()
         }),
         pinned: i.pinned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_filter_parts_combine() {
+        let labels: Labels = [("app".to_string(), "web".to_string())].into();
+        let any = ListFilter::default();
+        assert!(any.matches("abc", "sb1", 2, &Labels::new()));
+        let by_id = ListFilter {
+            id: "ab",
+            ..Default::default()
+        };
+        assert!(by_id.matches("abc", "", 0, &labels));
+        assert!(!by_id.matches("bca", "", 0, &labels));
+        let by_sandbox = ListFilter {
+            sandbox_id: "sb",
+            ..Default::default()
+        };
+        assert!(by_sandbox.matches("x", "sb1", 0, &labels));
+        assert!(!by_sandbox.matches("x", "other", 0, &labels));
+        let by_state = ListFilter {
+            state: Some(1),
+            ..Default::default()
+        };
+        assert!(by_state.matches("x", "", 1, &labels));
+        assert!(!by_state.matches("x", "", 0, &labels));
+        let sel: Labels = [("app".to_string(), "web".to_string())].into();
+        let wrong: Labels = [("app".to_string(), "db".to_string())].into();
+        let by_labels = |s| ListFilter {
+            labels: Some(s),
+            ..Default::default()
+        };
+        assert!(by_labels(&sel).matches("x", "", 0, &labels));
+        assert!(!by_labels(&wrong).matches("x", "", 0, &labels));
+        assert!(by_labels(&Labels::new()).matches("x", "", 0, &Labels::new()));
     }
 }
