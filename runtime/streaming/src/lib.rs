@@ -7,7 +7,9 @@
 //! * SPDY/3.1 (client-go's default; `X-Stream-Protocol-Version`
 //!   `v4.channel.k8s.io` .. `channel.k8s.io`, or `portforward.k8s.io`), or
 //! * WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`, `channel.k8s.io`,
-//!   `portforward.k8s.io`, and the SPDY tunnel `SPDY/3.1+portforward.k8s.io`).
+//!   their base64 text variants `v4.base64.channel.k8s.io` and
+//!   `base64.channel.k8s.io`, `portforward.k8s.io`, and the SPDY tunnel
+//!   `SPDY/3.1+portforward.k8s.io`).
 //!
 //! The daemon supplies the actual work through the [`Runtime`] trait.
 #![deny(unsafe_code)]

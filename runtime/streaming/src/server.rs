@@ -23,8 +23,9 @@ use crate::session::{
 };
 use crate::spdy::conn::Connection;
 use crate::ws::{
-    self, ChannelSpec, Direction, PROTOCOL_PORTFORWARD, PROTOCOL_SPDY_TUNNEL_PORTFORWARD,
-    PROTOCOL_V1, PROTOCOL_V4, PROTOCOL_V5, WsMux,
+    self, ChannelSpec, Codec, Direction, MAX_BASE64_CHANNEL, PROTOCOL_PORTFORWARD,
+    PROTOCOL_SPDY_TUNNEL_PORTFORWARD, PROTOCOL_V1, PROTOCOL_V1_BASE64, PROTOCOL_V4,
+    PROTOCOL_V4_BASE64, PROTOCOL_V5, WsMux,
 };
 use crate::{AttachRequest, ExecRequest, PortForwardRequest, Runtime};
 
@@ -34,6 +35,22 @@ pub const SPDY_EXEC_PROTOCOLS: [&str; 4] = [
     "v3.channel.k8s.io",
     "v2.channel.k8s.io",
     "channel.k8s.io",
+];
+/// WebSocket subprotocols for exec/attach (the client's order decides).
+pub const WS_EXEC_PROTOCOLS: [&str; 5] = [
+    PROTOCOL_V5,
+    PROTOCOL_V4,
+    PROTOCOL_V4_BASE64,
+    PROTOCOL_V1,
+    PROTOCOL_V1_BASE64,
+];
+/// WebSocket subprotocols for port-forward (the client's order decides); like
+/// the kubelet, only the v4 base64 variant is accepted for port-forward.
+pub const WS_PORTFORWARD_PROTOCOLS: [&str; 4] = [
+    PROTOCOL_SPDY_TUNNEL_PORTFORWARD,
+    PROTOCOL_V4,
+    PROTOCOL_V4_BASE64,
+    PROTOCOL_PORTFORWARD,
 ];
 /// SPDY port-forward protocol version.
 pub const SPDY_PORTFORWARD_PROTOCOL: &str = "portforward.k8s.io";
@@ -342,12 +359,8 @@ fn upgrade_websocket(
     };
     let offered = header_list(req.headers(), "sec-websocket-protocol");
     let supported: &[&'static str] = match kind {
-        Kind::PortForward(_) => &[
-            PROTOCOL_SPDY_TUNNEL_PORTFORWARD,
-            PROTOCOL_V4,
-            PROTOCOL_PORTFORWARD,
-        ],
-        _ => &[PROTOCOL_V5, PROTOCOL_V4, PROTOCOL_V1],
+        Kind::PortForward(_) => &WS_PORTFORWARD_PROTOCOLS,
+        _ => &WS_EXEC_PROTOCOLS,
     };
     let Some(protocol) = ws::negotiate(&offered, supported) else {
         return text(
@@ -373,6 +386,22 @@ fn upgrade_websocket(
         }
         _ => Vec::new(),
     };
+    // Two channels per port; base64 framing names channels with one ASCII
+    // character, binary framing with one byte.
+    let channel_count = match Codec::for_protocol(protocol) {
+        Codec::Base64 => usize::from(MAX_BASE64_CHANNEL) + 1,
+        Codec::Binary => usize::from(u8::MAX) + 1,
+    };
+    let max_ports = channel_count / 2;
+    if query_ports.len() > max_ports {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "too many ports ({}) for websocket protocol {protocol:?}: at most {max_ports}",
+                query_ports.len(),
+            ),
+        );
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -408,6 +437,7 @@ async fn run_websocket<S>(
 {
     let rt = shared.runtime.clone();
     let v5 = protocol == PROTOCOL_V5;
+    let codec = Codec::for_protocol(protocol);
     match kind {
         Kind::PortForward(pf) if protocol == PROTOCOL_SPDY_TUNNEL_PORTFORWARD => {
             let (pipe, pump) = ws::tunnel(socket);
@@ -431,7 +461,7 @@ async fn run_websocket<S>(
                     initial: Some(le),
                 });
             }
-            let (mux, mut pipes) = WsMux::start(socket, &specs, false);
+            let (mux, mut pipes) = WsMux::start_with_codec(socket, &specs, false, codec);
             let mut tasks = Vec::new();
             for (i, port) in ports.iter().enumerate() {
                 let Ok(base) = u8::try_from(i * 2) else { break };
@@ -505,14 +535,14 @@ where
     if w.tty {
         add(4, Direction::In);
     }
-    let (mux, mut p) = WsMux::start(socket, &specs, v5);
+    let (mux, mut p) = WsMux::start_with_codec(socket, &specs, v5, Codec::for_protocol(protocol));
     let pipes = ExecPipes {
         stdin: p.remove(&0),
         stdout: p.remove(&1),
         stderr: p.remove(&2),
         error: p.remove(&3),
         resize: p.remove(&4),
-        json_status: protocol == PROTOCOL_V4 || protocol == PROTOCOL_V5,
+        json_status: matches!(protocol, PROTOCOL_V4 | PROTOCOL_V4_BASE64 | PROTOCOL_V5),
     };
     (mux, pipes)
 }

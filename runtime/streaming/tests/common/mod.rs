@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Fake runtime. Exec commands:
 /// * `echo-stdin <code>`: copy stdin to stdout, write `err:<code>` to stderr, exit <code>
+/// * `echo-line <code>`: copy stdin up to and including the first newline to
+///   stdout (for protocols without a stdin half-close), exit <code>
 /// * `print <text> <code>`: write text to stdout, exit <code>
 /// * `fail <msg>`: the runtime cannot run the command
 /// * `hang`: never finishes (to test cancellation)
@@ -58,6 +60,23 @@ impl Runtime for FakeRuntime {
                         e.write_all(format!("err:{code}").as_bytes())
                             .await
                             .map_err(|e| e.to_string())?;
+                    }
+                    Ok(code)
+                }
+                "echo-line" => {
+                    let code: i32 = arg(1).parse().unwrap_or(0);
+                    let mut line = Vec::new();
+                    if let Some(mut i) = io.stdin.take() {
+                        let mut b = [0u8; 1];
+                        while i.read(&mut b).await.map_err(|e| e.to_string())? == 1 {
+                            line.push(b[0]);
+                            if b[0] == b'\n' {
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(mut o) = io.stdout.take() {
+                        o.write_all(&line).await.map_err(|e| e.to_string())?;
                     }
                     Ok(code)
                 }
