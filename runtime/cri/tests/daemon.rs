@@ -513,29 +513,8 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
     assert_eq!(st.exit_code, 7);
     assert_eq!(st.reason, "Error");
 
-    // bad input: a missing image, an invalid cpuset; nothing is left of them
-    let mut bad = container_config("bad", &["true"]);
-    bad.image = Some(cri::ImageSpec {
-        image: "example.invalid/nope:1".into(),
-        ..Default::default()
-    });
-    let e = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(bad),
-            sandbox_config: Some(sandbox_config.clone()),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
-    let mut bad = container_config("badcpu", &["true"]);
-    bad.linux = Some(cri::LinuxContainerConfig {
-        resources: Some(cri::LinuxContainerResources {
-            cpuset_cpus: "0-".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    // bad input: a missing image, an invalid cpuset, a missing seccomp profile, a writable
+    // image volume; nothing is left of them
     let before = rt
         .list_containers(cri::ListContainersRequest::default())
         .await
@@ -543,17 +522,21 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         .into_inner()
         .containers
         .len();
-    let e = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(bad),
-            sandbox_config: Some(sandbox_config.clone()),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
-    let mut bad = container_config("badseccomp", &["true"]);
-    bad.linux = Some(cri::LinuxContainerConfig {
+    let mut missing_image = container_config("bad", &["true"]);
+    missing_image.image = Some(cri::ImageSpec {
+        image: "example.invalid/nope:1".into(),
+        ..Default::default()
+    });
+    let mut bad_cpuset = container_config("badcpu", &["true"]);
+    bad_cpuset.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            cpuset_cpus: "0-".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut bad_seccomp = container_config("badseccomp", &["true"]);
+    bad_seccomp.linux = Some(cri::LinuxContainerConfig {
         security_context: Some(cri::LinuxContainerSecurityContext {
             seccomp: Some(cri::SecurityProfile {
                 profile_type: cri::security_profile::ProfileType::Localhost as i32,
@@ -563,16 +546,45 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         }),
         ..Default::default()
     });
-    let e = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(bad),
-            sandbox_config: Some(sandbox_config.clone()),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
-    assert!(e.message().contains("/nonexistent/profile.json"), "{e}");
+    let mut writable_image_volume = container_config("badimgvol", &["true"]);
+    writable_image_volume.mounts = vec![cri::Mount {
+        container_path: "/img".into(),
+        image: Some(cri::ImageSpec {
+            image: IMAGE.into(),
+            ..Default::default()
+        }),
+        readonly: false,
+        ..Default::default()
+    }];
+    for (config, code, says) in [
+        (
+            missing_image,
+            tonic::Code::NotFound,
+            "example.invalid/nope:1",
+        ),
+        (bad_cpuset, tonic::Code::InvalidArgument, "0-"),
+        (
+            bad_seccomp,
+            tonic::Code::InvalidArgument,
+            "/nonexistent/profile.json",
+        ),
+        (
+            writable_image_volume,
+            tonic::Code::InvalidArgument,
+            "image volumes are read-only",
+        ),
+    ] {
+        let e = rt
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod.clone(),
+                config: Some(config),
+                sandbox_config: Some(sandbox_config.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{e}");
+        assert!(e.message().contains(says), "{e} (want {says:?})");
+    }
     let after = rt
         .list_containers(cri::ListContainersRequest::default())
         .await
