@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use outrigger_e2e::{BUSYBOX_IMAGE, Env, HELLO_IMAGE, project_root, run};
+use outrigger_e2e::{Env, HELLO_IMAGE, busybox_pod, project_root, run};
 
 /// The cluster's runtime (`runtime:` line of `hack/cluster status`).
 fn cluster_runtime() -> Result<String> {
@@ -30,23 +30,10 @@ fn on_outrigger_runtime(test: &str) -> Result<bool> {
     Ok(false)
 }
 
-/// Runs a one-container pod (`spec` merged into a busybox pod running `script`) to completion
-/// and returns its log.
+/// Runs a busybox pod running `script`, with `extra` merged into it, to completion and returns
+/// its log.
 async fn run_pod(env: &Env, name: &str, script: &str, extra: serde_json::Value) -> Result<String> {
-    let mut pod = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": { "name": name },
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main",
-                "image": BUSYBOX_IMAGE,
-                "command": ["/bin/sh", "-c", script],
-            }],
-        },
-    });
+    let mut pod = busybox_pod(name, script);
     merge(&mut pod, extra);
     env.apply_documents(vec![pod], false).await?;
     env.wait_pod_succeeded(name, Duration::from_secs(120))
