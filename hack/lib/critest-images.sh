@@ -101,13 +101,11 @@ add_exec_busybox() {
   copy_libs "$root" "" "$bb"
 }
 
-# add_ipcs ROOT: the layer hack/cluster puts on busybox-static for critest's default image
-# (registry.k8s.io/e2e-test-images/busybox:1.29-2): a busybox whose shell execs commands
-# (add_exec_busybox) and util-linux's ipcs (critest's HostIpc specs run `ipcs -m`; Debian's
-# busybox has no ipcs applet) with its libraries
+# add_ipcs ROOT: util-linux's ipcs with its libraries, for critest's default image
+# (registry.k8s.io/e2e-test-images/busybox:1.29-2): the HostIpc specs run `ipcs -m` and Debian's
+# busybox has no ipcs applet
 add_ipcs() {
   local root="$1" ipcs
-  add_exec_busybox "$root"
   ipcs="$(command -v ipcs)" || die "ipcs missing on the host (Debian package util-linux)"
   mkdir -p "$root/usr/bin"
   cp -L "$ipcs" "$root/usr/bin/ipcs"
