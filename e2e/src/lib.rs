@@ -68,20 +68,26 @@ pub fn kubeconfig_path() -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// The value of a `name: value` line of `hack/cluster status` (`registry`, `runtime`, ...).
+pub fn cluster_status_field(name: &str) -> Result<String> {
+    let out = Command::new(project_root().join("hack").join("cluster"))
+        .arg("status")
+        .output()
+        .context("running hack/cluster status")?;
+    let prefix = format!("{name}: ");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|r| r.trim().to_owned()))
+        .ok_or_else(|| anyhow!("`hack/cluster status` printed no {name} line"))
+}
+
 /// The registry's one address for the node and for pods: `$OUTRIGGER_REGISTRY`, else the
 /// `registry:` line of `hack/cluster status`.
 pub fn registry_address() -> Result<String> {
     if let Ok(r) = std::env::var("OUTRIGGER_REGISTRY") {
         return Ok(r);
     }
-    let out = Command::new(project_root().join("hack").join("cluster"))
-        .arg("status")
-        .output()
-        .context("running hack/cluster status")?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("registry: ").map(|r| r.trim().to_owned()))
-        .ok_or_else(|| anyhow!("`hack/cluster status` printed no registry line"))
+    cluster_status_field("registry")
 }
 
 fn required() -> bool {

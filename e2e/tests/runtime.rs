@@ -5,24 +5,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, ensure};
-use outrigger_e2e::{Env, HELLO_IMAGE, busybox_pod, project_root, run};
-
-/// The cluster's runtime (`runtime:` line of `hack/cluster status`).
-fn cluster_runtime() -> Result<String> {
-    let out = std::process::Command::new(project_root().join("hack").join("cluster"))
-        .arg("status")
-        .output()
-        .context("running hack/cluster status")?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("runtime: ").map(|r| r.trim().to_owned()))
-        .unwrap_or_default())
-}
+use anyhow::{Result, ensure};
+use outrigger_e2e::{Env, HELLO_IMAGE, busybox_pod, cluster_status_field, run};
 
 /// Whether the cluster runs on Outrigger's runtime; prints the skip otherwise.
 fn on_outrigger_runtime(test: &str) -> Result<bool> {
-    let rt = cluster_runtime()?;
+    let rt = cluster_status_field("runtime")?;
     if rt == "outrigger" {
         return Ok(true);
     }

@@ -198,6 +198,30 @@ impl Fixture {
         )
     }
 
+    /// Runs `outrigger-cri enter` for `args` in the container `pid` (as root, no seccomp):
+    /// exit code, stdout, stderr.
+    fn enter(&self, pid: i32, args: &[&str]) -> (i32, String, String) {
+        let spec = self.spec(args, "");
+        let ec = EnterConfig {
+            target_pid: pid,
+            process: serde_json::from_value(spec["process"].clone()).unwrap(),
+            cgroup_procs: Vec::new(),
+            seccomp: None,
+        };
+        let p = self.dir.path().join("enter.json");
+        std::fs::write(&p, serde_json::to_vec(&ec).unwrap()).unwrap();
+        let o = Command::new(std::env::current_exe().unwrap())
+            .arg("enter")
+            .arg(&p)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
     fn pid(&self) -> i32 {
         std::fs::read_to_string(self.dir.path().join("pid"))
             .unwrap()
@@ -388,23 +412,8 @@ fn enter_runs_inside() {
     let pid = fx.pid();
     let _guard = Reap(pid);
     let enter = |args: &[&str]| -> (i32, String) {
-        let spec = fx.spec(args, "");
-        let ec = EnterConfig {
-            target_pid: pid,
-            process: serde_json::from_value(spec["process"].clone()).unwrap(),
-            cgroup_procs: Vec::new(),
-            seccomp: None,
-        };
-        let p = fx.dir.path().join("enter.json");
-        std::fs::write(&p, serde_json::to_vec(&ec).unwrap()).unwrap();
-        let o = Command::new(std::env::current_exe().unwrap())
-            .arg("enter")
-            .arg(&p)
-            .output()
-            .unwrap();
-        let text =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        (o.status.code().unwrap_or(-1), text)
+        let (code, out, err) = fx.enter(pid, args);
+        (code, out + &err)
     };
     let (rc, out) = enter(&["hostname"]);
     assert_eq!((rc, out.as_str()), (0, "ctr-enter\n"));
@@ -575,32 +584,8 @@ fn user_namespace() {
     assert!(uid_line.contains("300000"), "{uid_line}");
     assert_eq!(std::fs::metadata(vol.join("new")).unwrap().uid(), 0);
     // enter joins the user namespace last
-    let ec = EnterConfig {
-        target_pid: pid,
-        process: serde_json::from_value(spec["process"].clone()).unwrap(),
-        cgroup_procs: Vec::new(),
-        seccomp: None,
-    };
-    let mut ec = ec;
-    ec.process.set_args(Some(vec![
-        "sh".into(),
-        "-c".into(),
-        "cat /proc/self/uid_map; id -u".into(),
-    ]));
-    let p = fx.dir.path().join("enter.json");
-    std::fs::write(&p, serde_json::to_vec(&ec).unwrap()).unwrap();
-    let o = Command::new(std::env::current_exe().unwrap())
-        .arg("enter")
-        .arg(&p)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let (code, text, err) = fx.enter(pid, &["sh", "-c", "cat /proc/self/uid_map; id -u"]);
+    assert_eq!(code, 0, "{text}{err}");
     let words: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(words, ["0", "300000", "65536", "0"], "{text}");
     // a mapping that does not cover uid 0 of the process fails clearly at create

@@ -231,14 +231,6 @@ impl Runtime {
             config.hostname.clone()
         };
         fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-        if let Some(m) = &userns {
-            // the pod's files belong to its root
-            for f in ["hostname", "resolv.conf"] {
-                let p = dir.join(f);
-                nix::unistd::chown(&p, Some(m.uid_host.into()), Some(m.gid_host.into()))
-                    .ctx(|| format!("chown {}", p.display()))?;
-            }
-        }
         let mut shm_mounted = false;
         if !host_ipc {
             let shm = dir.join("shm");
@@ -300,9 +292,12 @@ impl Runtime {
             ),
         )?;
         if let Some(m) = &userns {
-            let p = dir.join("hosts");
-            nix::unistd::chown(&p, Some(m.uid_host.into()), Some(m.gid_host.into()))
-                .ctx(|| format!("chown {}", p.display()))?;
+            // the pod's files belong to its root
+            for f in ["hostname", "resolv.conf", "hosts"] {
+                let p = dir.join(f);
+                nix::unistd::chown(&p, Some(m.uid_host.into()), Some(m.gid_host.into()))
+                    .ctx(|| format!("chown {}", p.display()))?;
+            }
         }
 
         // cgroups: the pod's (the kubelet's parent, or ours) and the pause process's below it
@@ -653,7 +648,9 @@ impl Runtime {
         // the config the spec is built from: image volumes become bind mounts of their rootfs
         let mut spec_config = config.clone();
         let pause = format!("/proc/{}/ns", sd.pause_pid);
-        let sandbox_ns = sandbox_config
+        // the pod's namespace was made from the config it was created with
+        let sandbox_ns = sb
+            .config
             .linux
             .as_ref()
             .and_then(|l| l.security_context.as_ref())

@@ -1011,6 +1011,24 @@ pub struct PodIdMap {
     pub gid_len: u32,
 }
 
+impl std::fmt::Display for PodIdMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "uids 0-{} on host {}, gids 0-{} on host {}",
+            self.uid_len.saturating_sub(1),
+            self.uid_host,
+            self.gid_len.saturating_sub(1),
+            self.gid_host
+        )
+    }
+}
+
+/// A pod's user namespace in words, for error messages.
+fn userns_text(m: Option<&PodIdMap>) -> String {
+    m.map_or_else(|| "the host's".to_string(), |m| format!("its own ({m})"))
+}
+
 impl PodIdMap {
     fn oci(&self) -> Result<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>), SpecError> {
         let m = |host: u32, len: u32| -> Result<Vec<LinuxIdMapping>, SpecError> {
@@ -1628,10 +1646,10 @@ pub fn container_spec(input: &ContainerSpecInput) -> Result<ContainerSpec, SpecE
     if userns != sandbox.userns {
         return Err(SpecError::Invalid {
             field: "namespace_options.userns_options",
-            value: format!("{userns:?}"),
+            value: userns_text(userns.as_ref()),
             reason: format!(
-                "a container must use its pod's user namespace ({:?})",
-                sandbox.userns
+                "a container must use its pod's user namespace, which is {}",
+                userns_text(sandbox.userns.as_ref())
             ),
         });
     }
@@ -2792,6 +2810,11 @@ mod tests {
         let err = build(&cfg, &sb, &host, &r).unwrap_err();
         assert!(
             err.to_string().contains("its pod's user namespace"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("its own (uids 0-99999 on host 1000, gids 0-99999 on host 1000)"),
             "{err}"
         );
     }

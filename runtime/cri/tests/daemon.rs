@@ -295,6 +295,15 @@ async fn wait_state(
     }
 }
 
+async fn container_count(rt: &mut RuntimeServiceClient<Channel>) -> usize {
+    rt.list_containers(cri::ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+        .len()
+}
+
 async fn exec(
     rt: &mut RuntimeServiceClient<Channel>,
     id: &str,
@@ -515,13 +524,7 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
 
     // bad input: a missing image, an invalid cpuset, a missing seccomp profile, a writable
     // image volume; nothing is left of them
-    let before = rt
-        .list_containers(cri::ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers
-        .len();
+    let before = container_count(&mut rt).await;
     let mut missing_image = container_config("bad", &["true"]);
     missing_image.image = Some(cri::ImageSpec {
         image: "example.invalid/nope:1".into(),
@@ -585,13 +588,7 @@ async fn pod_lifecycle_logs_exec_limits_and_restart() {
         assert_eq!(e.code(), code, "{e}");
         assert!(e.message().contains(says), "{e} (want {says:?})");
     }
-    let after = rt
-        .list_containers(cri::ListContainersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .containers
-        .len();
+    let after = container_count(&mut rt).await;
     assert_eq!(before, after);
     let dirs: usize = std::fs::read_dir(d.work.join("root/containers"))
         .unwrap()
